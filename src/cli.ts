@@ -1,0 +1,108 @@
+import { Command, CommanderError } from 'commander'
+import type { Writable } from 'node:stream'
+import { CoderforgeError, ExitCode, InterruptedError } from './errors.js'
+import { createOutput, type Output } from './ui/output.js'
+import { commands } from './commands/index.js'
+
+/** What every subcommand receives besides its own options. */
+export interface CommandContext {
+  env: NodeJS.ProcessEnv
+  /** Aborted on Ctrl-C / SIGTERM. */
+  signal: AbortSignal
+  /** Build the Output for this invocation once the global flags are known. */
+  output(flags: { json?: boolean, quiet?: boolean }): Output
+}
+
+/** A subcommand: builds its commander definition bound to the context. */
+export type CommandFactory = (ctx: CommandContext) => Command
+
+/** Options for {@link main}, so tests can run the CLI in-process. */
+export interface MainOptions {
+  stdout?: Writable
+  stderr?: Writable
+  env?: NodeJS.ProcessEnv
+  signal?: AbortSignal
+}
+
+/**
+ * Run the coderforge CLI with the given argv (as in process.argv: node, script, ...args).
+ * Resolves to the process exit code; never throws.
+ */
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+  const env = options.env ?? process.env
+  const stderr = options.stderr ?? process.stderr
+  const controller = new AbortController()
+  const stop = () => controller.abort(new InterruptedError())
+  options.signal?.addEventListener('abort', stop, { once: true })
+  if (!options.signal) {
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  }
+  let output = createOutput({ stdout: options.stdout, stderr, env })
+  const ctx: CommandContext = {
+    env,
+    signal: controller.signal,
+    output(flags) {
+      output = createOutput({ stdout: options.stdout, stderr, env, json: flags.json, quiet: flags.quiet })
+      return output
+    },
+  }
+  const program = buildProgram(ctx, options)
+  try {
+    await program.parseAsync(argv)
+    return controller.signal.aborted ? ExitCode.interrupted : ExitCode.ok
+  } catch (error) {
+    return reportError(error, output, env)
+  } finally {
+    process.removeListener('SIGINT', stop)
+    process.removeListener('SIGTERM', stop)
+  }
+}
+
+function buildProgram(ctx: CommandContext, options: MainOptions): Command {
+  const program = new Command('coderforge')
+    .description('Download, inspect, filter, summarise and export the CoderForge-Preview trajectories (Hugging Face Hub).')
+    .version(VERSION, '-V, --version')
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => { (options.stdout ?? process.stdout).write(text) },
+      writeErr: (text) => { (options.stderr ?? process.stderr).write(text) },
+    })
+    .addHelpText('after', `
+Environment:
+  HF_ENDPOINT     Hub or mirror to use (default https://huggingface.co), e.g. https://hf-mirror.com
+  HF_TOKEN        access token (else the token file under HF_HOME)
+  HF_HOME         Hugging Face home (default ~/.cache/huggingface); HF_HUB_CACHE: the download cache
+  HF_HUB_OFFLINE  1 = never touch the network, read only what is cached
+  HTTPS_PROXY     proxy for Hub and CDN requests (NO_PROXY honoured)
+  NO_COLOR        disable colours
+
+Run 'coderforge <command> --help' for a command's options and examples.`)
+  for (const factory of commands) {
+    const command = factory(ctx).exitOverride()
+    program.addCommand(command)
+  }
+  return program
+}
+
+function reportError(error: unknown, output: Output, env: NodeJS.ProcessEnv): number {
+  if (error instanceof CommanderError) {
+    // commander has already printed its message (or the help / version text)
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0) return ExitCode.ok
+    return ExitCode.usage
+  }
+  const prefix = output.colorErr.red('error: ')
+  if (error instanceof CoderforgeError) {
+    if (!(error instanceof InterruptedError) || !output.quiet) output.stderr.write(prefix + error.message + '\n')
+    if (env.CODERFORGE_DEBUG && error.cause) output.stderr.write(String((error.cause as Error).stack ?? error.cause) + '\n')
+    return error.exitCode
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  output.stderr.write(prefix + message + '\n')
+  if (env.CODERFORGE_DEBUG && error instanceof Error) output.stderr.write(String(error.stack) + '\n')
+  return ExitCode.failure
+}
+
+/** The package version, printed by --version and sent in the User-Agent. */
+export const VERSION = '0.1.0'

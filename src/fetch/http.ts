@@ -1,0 +1,364 @@
+import pLimit from 'p-limit'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { EnvHttpProxyAgent, errors as undiciErrors, request, type Dispatcher } from 'undici'
+import { InterruptedError, NetworkError } from '../errors.js'
+import { responseError, type ErrorContext } from './errors.js'
+
+/** Options for {@link createHttpClient}. */
+export interface HttpClientOptions {
+  /** Origin of the Hub (e.g. https://huggingface.co): the only origin that ever receives the token. */
+  hubOrigin?: string
+  /** Hugging Face access token. */
+  token?: string
+  /** Total simultaneous requests across every origin and file (default 16). */
+  concurrency?: number
+  /** Retries after a retryable failure before giving up (default 5). */
+  maxRetries?: number
+  /** First backoff delay; doubles each retry up to 8 s, with full jitter (default 1000 ms). */
+  retryBaseMs?: number
+  /** Longest wait honoured from Retry-After / RateLimit (default 300 s). */
+  maxRetryWaitMs?: number
+  /** Abort a response whose headers or next body bytes take longer than this (default 30 s). */
+  stallTimeoutMs?: number
+  /** Environment for proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); default process.env. */
+  env?: NodeJS.ProcessEnv
+  signal?: AbortSignal
+  /** Called before every retry, for progress displays and logs. */
+  onRetry?: (event: RetryEvent) => void
+}
+
+/** Why and when a request is retried. */
+export interface RetryEvent {
+  url: string
+  attempt: number
+  reason: string
+  waitMs: number
+}
+
+/** Counters of one client, for summaries and benchmarks. */
+export interface HttpStats {
+  requests: number
+  retries: number
+  /** Every body byte received, including bytes discarded when a server ignored a Range. */
+  bytesReceived: number
+}
+
+/** A request. Redirects are never followed: callers decide (auth must not follow a CDN redirect). */
+export interface HttpRequest {
+  method?: 'GET' | 'HEAD' | 'POST'
+  headers?: Record<string, string>
+  body?: string
+  /** For error messages: which repo / revision / file this request is about. */
+  context?: ErrorContext
+}
+
+/** A response with its whole body in memory (API answers, small files, bounded ranges). */
+export interface HttpResponse {
+  status: number
+  headers: Record<string, string>
+  /** The requested URL (this layer follows no redirects). */
+  url: string
+  body: Buffer
+}
+
+/** Byte range [start, end) of a resource; end undefined = to the end of the resource. */
+export interface ByteRange {
+  start: number
+  end?: number
+}
+
+/**
+ * Where a resource lives. A plain URL, or a signed link that can be re-issued when it expires
+ * (the CDN answers 403 to an expired signature; `refresh` asks the Hub for a fresh one).
+ */
+export type UrlTarget = string | { url(): Promise<string>, refresh(): Promise<string> }
+
+/** Receives the bytes of a range in order; `offset` is the absolute position of `chunk` in the resource. */
+export type ChunkSink = (chunk: Buffer, offset: number) => void | Promise<void>
+
+/** The one HTTP layer: every byte from the network passes through a client made here. */
+export interface HttpClient {
+  readonly stats: HttpStats
+  readonly hubOrigin: string | undefined
+  /** One request with retries; answers any final status (callers map errors with {@link responseError}). */
+  fetch(url: string, init?: HttpRequest): Promise<HttpResponse>
+  /** Like fetch, but throws the mapped typed error unless the status is 2xx or listed in `accept`. */
+  fetchOk(url: string, init?: HttpRequest & { accept?: number[] }): Promise<HttpResponse>
+  /**
+   * Stream a byte range to `sink`, in order. A dropped or stalled body is resumed from the last byte
+   * received (not restarted); an expired signed link is refreshed; a server that ignores Range is handled.
+   * Resolves with the number of bytes delivered.
+   */
+  streamRange(target: UrlTarget, range: ByteRange, sink: ChunkSink, context?: ErrorContext): Promise<number>
+  /** Read a range into memory (for footers and column chunks). */
+  readRange(target: UrlTarget, range: ByteRange, context?: ErrorContext): Promise<Buffer>
+  close(): Promise<void>
+}
+
+const retryableStatuses = new Set([408, 429, 500, 502, 503, 504])
+const maxBackoffMs = 8000
+const maxLinkRefreshes = 3
+
+/** Create the HTTP client: keep-alive pool, bounded concurrency, retries, stall watchdog, proxy, auth policy. */
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const env = options.env ?? process.env
+  const dispatcher: Dispatcher = new EnvHttpProxyAgent({
+    keepAliveTimeout: 30_000,
+    httpProxy: env.HTTP_PROXY ?? env.http_proxy,
+    httpsProxy: env.HTTPS_PROXY ?? env.https_proxy,
+    noProxy: env.NO_PROXY ?? env.no_proxy,
+  })
+  const limit = pLimit(options.concurrency ?? 16)
+  const maxRetries = options.maxRetries ?? 5
+  const retryBaseMs = options.retryBaseMs ?? 1000
+  const maxRetryWaitMs = options.maxRetryWaitMs ?? 300_000
+  const stallTimeoutMs = options.stallTimeoutMs ?? 30_000
+  const hubOrigin = options.hubOrigin ? new URL(options.hubOrigin).origin : undefined
+  const stats: HttpStats = { requests: 0, retries: 0, bytesReceived: 0 }
+
+  function headersFor(url: string, extra: Record<string, string> | undefined): Record<string, string> {
+    const headers: Record<string, string> = {
+      'user-agent': `coderforge/0.1.0; node/${process.versions.node}`,
+      'accept-encoding': 'identity',
+      ...extra,
+    }
+    if (options.token && new URL(url).origin === hubOrigin) headers.authorization = `Bearer ${options.token}`
+    return headers
+  }
+
+  /** One attempt: send, then hand the live response to `consume` while holding a connection slot. */
+  function attempt<T>(url: string, init: HttpRequest, consume: (res: Dispatcher.ResponseData) => Promise<T>): Promise<T> {
+    return limit(async () => {
+      throwIfAborted(options.signal)
+      stats.requests++
+      const res = await request(url, {
+        dispatcher,
+        method: init.method ?? 'GET',
+        headers: headersFor(url, init.headers),
+        body: init.body,
+        signal: options.signal,
+        headersTimeout: stallTimeoutMs,
+        bodyTimeout: stallTimeoutMs,
+      })
+      try {
+        return await consume(res)
+      } finally {
+        // an unconsumed body would pin the connection
+        if (!res.body.destroyed) res.body.destroy()
+      }
+    })
+  }
+
+  async function wait(url: string, attemptNumber: number, reason: string, hintMs?: number): Promise<void> {
+    const backoff = Math.min(maxBackoffMs, retryBaseMs * 2 ** (attemptNumber - 1))
+    const waitMs = hintMs !== undefined ? Math.min(hintMs, maxRetryWaitMs) : Math.round(backoff / 2 + Math.random() * backoff / 2)
+    stats.retries++
+    options.onRetry?.({ url, attempt: attemptNumber, reason, waitMs })
+    try {
+      await sleep(waitMs, undefined, { signal: options.signal })
+    } catch {
+      throw interrupted(options.signal)
+    }
+  }
+
+  async function fetch(url: string, init: HttpRequest = {}): Promise<HttpResponse> {
+    for (let attemptNumber = 1; ; attemptNumber++) {
+      let result: HttpResponse
+      try {
+        result = await attempt(url, init, async (res) => {
+          const body = init.method === 'HEAD' ? Buffer.alloc(0) : await readAll(res.body, stats)
+          return { status: res.statusCode, headers: flatHeaders(res.headers), url, body }
+        })
+      } catch (error) {
+        if (!isRetryableNetworkError(error, options.signal) || attemptNumber > maxRetries) throw networkError(error, url, options.signal)
+        await wait(url, attemptNumber, describeNetworkError(error))
+        continue
+      }
+      if (!retryableStatuses.has(result.status) || attemptNumber > maxRetries) return result
+      await wait(url, attemptNumber, `HTTP ${result.status}`, retryHintMs(result.headers))
+    }
+  }
+
+  async function fetchOk(url: string, init: HttpRequest & { accept?: number[] } = {}): Promise<HttpResponse> {
+    const res = await fetch(url, init)
+    if ((res.status >= 200 && res.status < 300) || init.accept?.includes(res.status)) return res
+    throw responseError(res, init.context)
+  }
+
+  async function streamRange(target: UrlTarget, range: ByteRange, sink: ChunkSink, context?: ErrorContext): Promise<number> {
+    let position = range.start
+    let url = typeof target === 'string' ? target : await target.url()
+    let failures = 0
+    let refreshes = 0
+    const done = () => range.end !== undefined && position >= range.end
+    while (!done()) {
+      const rangeHeader = `bytes=${position}-${range.end === undefined ? '' : range.end - 1}`
+      const startedAt = position
+      let outcome: { kind: 'ok' } | { kind: 'status', res: HttpResponse }
+      try {
+        outcome = await attempt(url, { headers: { range: rangeHeader } }, async (res) => {
+          if (res.statusCode !== 206 && res.statusCode !== 200) {
+            const body = await readAll(res.body, stats)
+            return { kind: 'status', res: { status: res.statusCode, headers: flatHeaders(res.headers), url, body } }
+          }
+          // 200 = the server ignored Range: skip what we already have and keep the rest
+          let skip = res.statusCode === 200 ? position : 0
+          if (res.statusCode === 206) checkContentRange(res.headers['content-range'], position, url)
+          for await (const data of res.body as AsyncIterable<Buffer>) {
+            stats.bytesReceived += data.length
+            let chunk = data
+            if (skip > 0) {
+              const dropped = Math.min(skip, chunk.length)
+              skip -= dropped
+              chunk = chunk.subarray(dropped)
+            }
+            if (range.end !== undefined && position + chunk.length > range.end) chunk = chunk.subarray(0, range.end - position)
+            if (chunk.length > 0) {
+              await sink(chunk, position)
+              position += chunk.length
+            }
+            if (done()) break
+          }
+          return { kind: 'ok' }
+        })
+      } catch (error) {
+        if (position > startedAt) failures = 0
+        if (!isRetryableNetworkError(error, options.signal) || ++failures > maxRetries) throw networkError(error, url, options.signal)
+        await wait(url, failures, describeNetworkError(error))
+        continue
+      }
+      if (outcome.kind === 'ok') {
+        if (position > startedAt) failures = 0
+        if (range.end === undefined) break
+        if (position === startedAt && ++failures > maxRetries) {
+          throw new NetworkError(`${url}: the server kept ending the response before byte ${range.end}`)
+        }
+        continue
+      }
+      const { res } = outcome
+      if (res.status === 403 && typeof target !== 'string' && new URL(url).origin !== hubOrigin && refreshes < maxLinkRefreshes) {
+        refreshes++ // signed CDN link expired: ask the Hub for a fresh one
+        url = await target.refresh()
+        continue
+      }
+      if (retryableStatuses.has(res.status) && ++failures <= maxRetries) {
+        await wait(url, failures, `HTTP ${res.status}`, retryHintMs(res.headers))
+        continue
+      }
+      throw responseError(res, context)
+    }
+    return position - range.start
+  }
+
+  async function readRange(target: UrlTarget, range: ByteRange, context?: ErrorContext): Promise<Buffer> {
+    if (range.end === undefined) {
+      const chunks: Buffer[] = []
+      await streamRange(target, range, (chunk) => { chunks.push(chunk) }, context)
+      return Buffer.concat(chunks)
+    }
+    // one unpooled buffer of the exact size: its ArrayBuffer can be handed to hyparquet without a copy
+    const buffer = Buffer.allocUnsafeSlow(range.end - range.start)
+    const length = await streamRange(target, range, (chunk, offset) => { chunk.copy(buffer, offset - range.start) }, context)
+    return length === buffer.length ? buffer : buffer.subarray(0, length)
+  }
+
+  return {
+    stats,
+    hubOrigin,
+    fetch,
+    fetchOk,
+    streamRange,
+    readRange,
+    close: () => dispatcher.close(),
+  }
+}
+
+/** Milliseconds the server asked us to wait (Retry-After seconds or date, or RateLimit `t=` when r=0). */
+export function retryHintMs(headers: Record<string, string>): number | undefined {
+  const rateLimit = headers.ratelimit
+  if (rateLimit) {
+    const remaining = /(?:^|;)\s*r=(\d+)/.exec(rateLimit)
+    const reset = /(?:^|;)\s*t=(\d+)/.exec(rateLimit)
+    if (remaining?.[1] === '0' && reset) return Number(reset[1]) * 1000
+  }
+  const retryAfter = headers['retry-after']
+  if (retryAfter) {
+    if (/^\d+$/.test(retryAfter.trim())) return Number(retryAfter) * 1000
+    const date = Date.parse(retryAfter)
+    if (!Number.isNaN(date)) return Math.max(0, date - Date.now())
+  }
+  return undefined
+}
+
+function checkContentRange(header: string | string[] | undefined, expectedStart: number, url: string): void {
+  const value = Array.isArray(header) ? header[0] : header
+  const match = value ? /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(value) : null
+  if (!match || Number(match[1]) !== expectedStart) {
+    throw new NetworkError(`${url}: unexpected Content-Range '${value ?? ''}' for a request starting at byte ${expectedStart}`)
+  }
+}
+
+async function readAll(body: AsyncIterable<Buffer>, stats: HttpStats): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of body) {
+    stats.bytesReceived += chunk.length
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
+function flatHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const flat: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return flat
+}
+
+const retryableCodes = new Set([
+  'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENOTFOUND',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
+])
+
+function errorCode(error: unknown): string | undefined {
+  let current: unknown = error
+  while (current && typeof current === 'object') {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string') return code
+    current = (current as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+function isRetryableNetworkError(error: unknown, signal: AbortSignal | undefined): boolean {
+  if (signal?.aborted) return false
+  if (error instanceof undiciErrors.RequestAbortedError) return false
+  const code = errorCode(error)
+  return code !== undefined && retryableCodes.has(code)
+}
+
+function describeNetworkError(error: unknown): string {
+  const code = errorCode(error)
+  if (code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') return 'stalled (no data)'
+  return code ?? (error instanceof Error ? error.message : String(error))
+}
+
+function networkError(error: unknown, url: string, signal: AbortSignal | undefined): Error {
+  if (signal?.aborted) return interrupted(signal)
+  if (!errorCode(error)) return error instanceof Error ? error : new Error(String(error))
+  const origin = new URL(url).origin
+  const code = errorCode(error)
+  const hint = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+    ? ' (check HF_ENDPOINT / --endpoint, your network and HTTPS_PROXY)'
+    : ''
+  return new NetworkError(`cannot reach ${origin}: ${describeNetworkError(error)}${hint}`, { cause: error })
+}
+
+function interrupted(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason
+  return reason instanceof Error ? reason : new InterruptedError()
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw interrupted(signal)
+}
