@@ -1,4 +1,5 @@
 import type { CommandFactory } from '../cli.js'
+import { downloadCommand } from './download.js'
 
 /** Every subcommand, in the order `coderforge --help` lists them. */
-export const commands: CommandFactory[] = []
+export const commands: CommandFactory[] = [downloadCommand]

@@ -52,17 +52,20 @@ export async function resolveFile(hub: Hub, options: ResolveFileOptions): Promis
   }
 }
 
-/** A download target for the HTTP layer that re-resolves the signed link when the CDN says it expired. */
+/**
+ * A download target for the HTTP layer: resolves once (concurrent parts share the answer) and
+ * re-resolves when the CDN says the signed link expired.
+ */
 export function fileTarget(hub: Hub, options: ResolveFileOptions, location?: FileLocation): UrlTarget {
-  let current = location
+  let current: Promise<FileLocation> | undefined = location && Promise.resolve(location)
   return {
     async url() {
-      current ??= await resolveFile(hub, options)
-      return current.downloadUrl
+      current ??= resolveFile(hub, options)
+      return (await current).downloadUrl
     },
     async refresh() {
-      current = await resolveFile(hub, options)
-      return current.downloadUrl
+      current = resolveFile(hub, options)
+      return (await current).downloadUrl
     },
   }
 }

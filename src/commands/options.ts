@@ -1,0 +1,94 @@
+import { Option, type Command } from 'commander'
+import picomatch from 'picomatch'
+import { UsageError } from '../errors.js'
+import { createHub, type Hub } from '../hub/client.js'
+import { defaultRepo, parseShardSelection, resolveConfig } from '../hub/layout.js'
+import type { Shard } from '../hub/shards.js'
+import type { CommandContext } from '../cli.js'
+import { warn, type Output } from '../ui/output.js'
+
+/** Flags shared by every command that talks to the Hub. */
+export interface HubFlags {
+  repo: string
+  revision: string
+  endpoint?: string
+  cacheDir?: string
+  concurrency: string
+}
+
+/** Flags that pick shards: config, splits, shard ranges, globs. */
+export interface SelectionFlags {
+  config?: string
+  split: string[]
+  shards?: string
+  include?: string[]
+}
+
+/** Flags for output mode. */
+export interface OutputFlags {
+  json?: boolean
+  quiet?: boolean
+}
+
+/** Add --repo, --revision, --endpoint, --cache-dir, --concurrency. */
+export function addHubOptions(command: Command): Command {
+  return command
+    .option('--repo <id>', 'dataset repository', defaultRepo)
+    .option('--revision <rev>', 'branch, tag or commit (pinned to one commit for the whole run)', 'main')
+    .option('--endpoint <url>', 'Hub or mirror URL (default: $HF_ENDPOINT or https://huggingface.co)')
+    .option('--cache-dir <dir>', 'Hugging Face cache (default: $HF_HUB_CACHE or $HF_HOME/hub)')
+    .option('--concurrency <n>', 'total simultaneous connections', '16')
+}
+
+/** Add --config, --split, --shards, --include. */
+export function addSelectionOptions(command: Command): Command {
+  return command
+    .option('-c, --config <name>', 'trajectories | trajectories-tokenized_qwencoder (alias: tokenized)', 'trajectories')
+    .addOption(new Option('-s, --split <name...>', 'SWE_Rebench | SWE_Smith | R2E_Gym | filtered_reward1 | all (repeatable, or comma-separated)').default([]))
+    .option('--shards <list>', 'only these shard indexes, e.g. 0-9,12,200-')
+    .option('--include <glob...>', 'only shards whose repo path matches one of these globs')
+}
+
+/** Add --json and --quiet. */
+export function addOutputOptions(command: Command): Command {
+  return command
+    .option('--json', 'machine-readable output on stdout')
+    .option('-q, --quiet', 'print nothing but errors')
+}
+
+/** Open the Hub connection described by the flags; retries are announced on stderr. */
+export function openHub(ctx: CommandContext, flags: HubFlags, out: Output): Hub {
+  return createHub({
+    endpoint: flags.endpoint,
+    cacheDir: flags.cacheDir,
+    env: ctx.env,
+    signal: ctx.signal,
+    concurrency: positiveInteger(flags.concurrency, '--concurrency'),
+    onRetry: (event) => {
+      if (!out.interactive) warn(out, `retrying ${shortUrl(event.url)} in ${(event.waitMs / 1000).toFixed(1)}s: ${event.reason}`)
+    },
+  })
+}
+
+/** The shard selection described by the flags. */
+export function selectionFrom(flags: SelectionFlags): { config: string, splits: string[], select?: (shard: Shard) => boolean } {
+  const config = resolveConfig(flags.config)
+  const byIndex = flags.shards ? parseShardSelection(flags.shards) : undefined
+  const byGlob = flags.include?.length ? picomatch(flags.include, { basename: flags.include.every((glob) => !glob.includes('/')) }) : undefined
+  const select = byIndex || byGlob
+    ? (shard: Shard) => (byIndex?.(shard.index) ?? true) && (byGlob?.(shard.path) ?? true)
+    : undefined
+  return { config, splits: flags.split, select }
+}
+
+/** Parse a positive integer option or fail with a usage error naming it. */
+export function positiveInteger(value: string, name: string): number {
+  const number = Number(value)
+  if (!Number.isInteger(number) || number < 1) throw new UsageError(`${name} must be a positive integer, got '${value}'`)
+  return number
+}
+
+function shortUrl(url: string): string {
+  const parsed = new URL(url)
+  return `${parsed.host}${parsed.pathname.length > 60 ? parsed.pathname.slice(0, 57) + '...' : parsed.pathname}`
+}

@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { CoderforgeError, IntegrityError } from '../errors.js'
+import { writeFileAtomic } from '../hub/cache.js'
+import type { HttpClient, UrlTarget } from './http.js'
+
+/** One file to download. */
+export interface DownloadItem {
+  /** Shown in progress and errors (the repo path). */
+  name: string
+  target: UrlTarget
+  size: number
+  /** Verified after download when known (the Hub's LFS oid). */
+  sha256?: string
+  /** Where bytes accumulate; a `.parts` resume state sits beside it. Reused by the next run. */
+  partialPath: string
+  /** Renamed here once complete and verified. */
+  finalPath: string
+  /** Runs right after the rename (e.g. link the cache snapshot, write metadata). */
+  onComplete?: () => Promise<void>
+}
+
+/** Progress events, in the order they happen for a file. */
+export type DownloadEvent =
+  | { type: 'file-start', name: string, size: number, resumedBytes: number }
+  | { type: 'bytes', name: string, bytes: number }
+  | { type: 'file-verify-failed', name: string, expected: string, actual: string }
+  | { type: 'file-done', name: string, size: number }
+
+/** Options for {@link downloadFiles}. */
+export interface DownloadOptions {
+  http: HttpClient
+  /** Bytes per range request (default 8 MiB). Parts of all files share the client's connection budget. */
+  partSize?: number
+  onEvent?: (event: DownloadEvent) => void
+}
+
+/** What a download run did. */
+export interface DownloadResult {
+  files: number
+  /** Bytes received over the network in this run (resumed bytes are not fetched again). */
+  bytesFetched: number
+  /** Bytes that were already on disk from an earlier, interrupted run. */
+  bytesResumed: number
+}
+
+interface PartState {
+  size: number
+  sha256: string | undefined
+  partSize: number
+  /** Bytes written so far at the start of each part. */
+  progress: number[]
+}
+
+const stateSaveIntervalMs = 250
+
+/**
+ * Download files concurrently: each file is cut into parts fetched as parallel range requests;
+ * all parts of all files share the HTTP client's connection budget, largest files first so the
+ * last connection finishes as early as possible. Bytes are written in place, so memory stays at a
+ * few chunks per connection whatever the file size. A run that is killed leaves the partial file
+ * and its state; the next run fetches only the missing bytes. Complete files are verified against
+ * their sha256 (re-downloaded once on mismatch) and renamed into place atomically.
+ */
+export async function downloadFiles(items: DownloadItem[], options: DownloadOptions): Promise<DownloadResult> {
+  const partSize = options.partSize ?? 8 * 1024 * 1024
+  const emit = options.onEvent ?? (() => {})
+  const result: DownloadResult = { files: 0, bytesFetched: 0, bytesResumed: 0 }
+  let failure: unknown
+
+  async function downloadItem(item: DownloadItem): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await fetchMissingParts(item, attempt > 1)
+      if (failure) return
+      const actual = item.sha256 ? await sha256File(item.partialPath) : undefined
+      if (!item.sha256 || actual === item.sha256) break
+      emit({ type: 'file-verify-failed', name: item.name, expected: item.sha256, actual: actual! })
+      if (attempt === 2) {
+        await discardPartial(item)
+        throw new IntegrityError(`${item.name}: sha256 mismatch after a second download (expected ${item.sha256}, got ${actual}); the file was not kept`, item.name)
+      }
+    }
+    await mkdir(dirname(item.finalPath), { recursive: true }).catch((error: unknown) => { throw fsError(error, item.finalPath) })
+    await rename(item.partialPath, item.finalPath)
+    await rm(statePath(item), { force: true })
+    await item.onComplete?.()
+    result.files++
+    emit({ type: 'file-done', name: item.name, size: item.size })
+  }
+
+  async function fetchMissingParts(item: DownloadItem, restart: boolean): Promise<void> {
+    const state = restart ? undefined : await loadState(item, partSize)
+    const progress = state?.progress ?? new Array<number>(Math.ceil(item.size / partSize)).fill(0)
+    const resumed = progress.reduce((sum, bytes) => sum + bytes, 0)
+    result.bytesResumed += resumed
+    emit({ type: 'file-start', name: item.name, size: item.size, resumedBytes: resumed })
+    await mkdir(dirname(item.partialPath), { recursive: true }).catch((error: unknown) => { throw fsError(error, item.partialPath) })
+    const handle = await open(item.partialPath, state ? 'r+' : 'w+').catch((error: unknown) => { throw fsError(error, item.partialPath) })
+    const saver = stateSaver(item, { size: item.size, sha256: item.sha256, partSize, progress })
+    try {
+      if (!state) await handle.truncate(item.size)
+      await saver.save()
+      await Promise.all(progress.map((done, part) => {
+        const start = part * partSize + done
+        const end = Math.min(item.size, (part + 1) * partSize)
+        return start < end ? fetchPart(item, handle, part, { start, end }, progress, saver) : undefined
+      }))
+    } finally {
+      await saver.flush()
+      await handle.close()
+    }
+  }
+
+  async function fetchPart(
+    item: DownloadItem, handle: FileHandle, part: number, range: { start: number, end: number },
+    progress: number[], saver: StateSaver,
+  ): Promise<void> {
+    if (failure) return
+    try {
+      await options.http.streamRange(item.target, range, async (chunk, offset) => {
+        if (failure) throw failure
+        await handle.write(chunk, 0, chunk.length, offset).catch((error: unknown) => { throw fsError(error, item.partialPath) })
+        progress[part]! += chunk.length
+        result.bytesFetched += chunk.length
+        emit({ type: 'bytes', name: item.name, bytes: chunk.length })
+        saver.touch()
+      }, { path: item.name })
+    } catch (error) {
+      failure ??= error
+    }
+  }
+
+  const ordered = [...items].sort((a, b) => b.size - a.size)
+  await Promise.all(ordered.map((item) => downloadItem(item).catch((error: unknown) => { failure ??= error })))
+  if (failure) throw failure
+  return result
+}
+
+interface StateSaver {
+  touch(): void
+  save(): Promise<void>
+  flush(): Promise<void>
+}
+
+/** Persist part progress at most every 250 ms, one write at a time, atomically. */
+function stateSaver(item: DownloadItem, state: PartState): StateSaver {
+  let chain: Promise<void> = Promise.resolve()
+  let timer: NodeJS.Timeout | undefined
+  const save = () => {
+    chain = chain.then(() => writeFileAtomic(statePath(item), JSON.stringify(state)))
+    return chain
+  }
+  return {
+    touch() {
+      timer ??= setTimeout(() => { timer = undefined; void save().catch(() => {}) }, stateSaveIntervalMs)
+    },
+    save,
+    async flush() {
+      if (timer) clearTimeout(timer)
+      timer = undefined
+      await save().catch(() => {})
+    },
+  }
+}
+
+async function loadState(item: DownloadItem, partSize: number): Promise<PartState | undefined> {
+  try {
+    const state = JSON.parse(await readFile(statePath(item), 'utf8')) as PartState
+    const parts = Math.ceil(item.size / partSize)
+    const valid = state.size === item.size && state.sha256 === item.sha256 && state.partSize === partSize &&
+      Array.isArray(state.progress) && state.progress.length === parts
+    return valid ? state : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function statePath(item: { partialPath: string }): string {
+  return `${item.partialPath}.parts`
+}
+
+/** Bytes an interrupted download has already written to `partialPath` (0 if none or unknown). */
+export async function resumableBytes(partialPath: string): Promise<number> {
+  try {
+    const state = JSON.parse(await readFile(statePath({ partialPath }), 'utf8')) as PartState
+    return state.progress.reduce((sum, bytes) => sum + bytes, 0)
+  } catch {
+    return 0
+  }
+}
+
+async function discardPartial(item: DownloadItem): Promise<void> {
+  await rm(item.partialPath, { force: true })
+  await rm(statePath(item), { force: true })
+}
+
+/** sha256 of a file, streamed. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** Explain disk-full and permission errors in one line; other errors pass through. */
+function fsError(error: unknown, path: string): unknown {
+  const code = (error as { code?: string }).code
+  if (code === 'ENOSPC') return new CoderforgeError(`disk full while writing ${path}: free some space (or use --local-dir / --cache-dir on another disk), then rerun to resume`)
+  if (code === 'EACCES' || code === 'EPERM') return new CoderforgeError(`permission denied writing ${path}: choose a writable --local-dir / --cache-dir`)
+  if (code === 'EROFS') return new CoderforgeError(`read-only file system at ${path}: choose a writable --local-dir / --cache-dir`)
+  return error
+}
