@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js'
 import { downloadPlan, planDownload, type DownloadPlan } from '../hub/download.js'
 import { duplicateSplit } from '../hub/layout.js'
 import { repoCache } from '../hub/cache.js'
-import { formatBytes, formatDuration, table } from '../ui/format.js'
+import { formatBytes, formatDuration, parseBytes, table } from '../ui/format.js'
 import { note, printJson, warn, type Output } from '../ui/output.js'
 import { transferProgress } from '../ui/progress.js'
 import {
@@ -16,6 +16,7 @@ import {
 interface DownloadFlags extends HubFlags, SelectionFlags, OutputFlags {
   localDir?: string
   dryRun?: boolean
+  partSize: string
 }
 
 /** `coderforge download`: a split's shards, concurrent range requests, resumable, verified. */
@@ -27,6 +28,7 @@ export function downloadCommand(ctx: CommandContext): Command {
   command
     .option('--local-dir <dir>', 'write the files under DIR/<repo path> (like hf download --local-dir) instead of the HF cache')
     .option('-n, --dry-run', 'show what would be fetched and what is already present, fetch nothing')
+    .option('--part-size <size>', 'bytes per range request; a file is fetched as parallel parts (e.g. 8MB, 1MiB)', '8MiB')
   addOutputOptions(command)
   command.addHelpText('after', `
 Examples:
@@ -42,6 +44,8 @@ Interrupted? Run the same command again: finished files are skipped, partial one
     if (flags.split.length === 0) {
       throw new UsageError('choose what to download with --split (SWE_Rebench, SWE_Smith, R2E_Gym, filtered_reward1, or all)')
     }
+    const partSize = parseBytes(flags.partSize)
+    if (!partSize || partSize < 64 * 1024) throw new UsageError(`invalid --part-size '${flags.partSize}': use a size of at least 64KB, e.g. 8MB`)
     const hub = openHub(ctx, flags, out)
     try {
       const plan = await planDownload(hub, {
@@ -62,7 +66,7 @@ Interrupted? Run the same command again: finished files are skipped, partial one
       const progress = transferProgress(out, { ...totals, retries: () => hub.http.stats.retries })
       let result
       try {
-        result = await downloadPlan(hub, plan, { onEvent: progress.onEvent })
+        result = await downloadPlan(hub, plan, { onEvent: progress.onEvent, partSize })
       } finally {
         progress.stop()
       }

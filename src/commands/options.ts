@@ -14,6 +14,8 @@ export interface HubFlags {
   endpoint?: string
   cacheDir?: string
   concurrency: string
+  retries: string
+  timeout?: string
 }
 
 /** Flags that pick shards: config, splits, shard ranges, globs. */
@@ -38,6 +40,8 @@ export function addHubOptions(command: Command): Command {
     .option('--endpoint <url>', 'Hub or mirror URL (default: $HF_ENDPOINT or https://huggingface.co)')
     .option('--cache-dir <dir>', 'Hugging Face cache (default: $HF_HUB_CACHE or $HF_HOME/hub)')
     .option('--concurrency <n>', 'total simultaneous connections', '16')
+    .option('--retries <n>', 'retries of a failed request (429, 5xx, drops, stalls) before giving up', '5')
+    .option('--timeout <seconds>', 'abandon and retry a request that sends no data for this long (default: $HF_HUB_DOWNLOAD_TIMEOUT or 30)')
 }
 
 /** Add --config, --split, --shards, --include. */
@@ -64,6 +68,8 @@ export function openHub(ctx: CommandContext, flags: HubFlags, out: Output): Hub 
     env: ctx.env,
     signal: ctx.signal,
     concurrency: positiveInteger(flags.concurrency, '--concurrency'),
+    maxRetries: nonNegativeInteger(flags.retries, '--retries'),
+    stallTimeoutMs: 1000 * positiveNumber(flags.timeout ?? ctx.env.HF_HUB_DOWNLOAD_TIMEOUT ?? '30', '--timeout'),
     onRetry: (event) => {
       if (!out.interactive) warn(out, `retrying ${shortUrl(event.url)} in ${(event.waitMs / 1000).toFixed(1)}s: ${event.reason}`)
     },
@@ -85,6 +91,18 @@ export function selectionFrom(flags: SelectionFlags): { config: string, splits: 
 export function positiveInteger(value: string, name: string): number {
   const number = Number(value)
   if (!Number.isInteger(number) || number < 1) throw new UsageError(`${name} must be a positive integer, got '${value}'`)
+  return number
+}
+
+function nonNegativeInteger(value: string, name: string): number {
+  const number = Number(value)
+  if (!Number.isInteger(number) || number < 0) throw new UsageError(`${name} must be a whole number, got '${value}'`)
+  return number
+}
+
+function positiveNumber(value: string, name: string): number {
+  const number = Number(value)
+  if (!Number.isFinite(number) || number <= 0) throw new UsageError(`${name} must be a positive number, got '${value}'`)
   return number
 }
 

@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { lstat, mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, before, beforeEach, describe, test } from 'node:test'
+import { ExitCode } from '../src/errors.js'
+import { repoCache } from '../src/hub/cache.js'
+import { readManifest, repoDir } from '../fixtures/index.js'
+import { startHub, type HubEmulator } from './support/hub/index.js'
+import { isolatedEnv, runCli, spawnCli, tempDir } from './support/cli.js'
+
+const fixtureRepo = 'togethercomputer/CoderForge-Preview'
+const blobRepo = 'acme/big-shards'
+const big = [randomBytes(3 * 1024 * 1024 + 17), randomBytes(2 * 1024 * 1024 + 5)]
+const bigPaths = ['trajectories/SWE_Smith-00000-of-00002.parquet', 'trajectories/SWE_Smith-00001-of-00002.parquet']
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+
+let hub: HubEmulator
+let blobs: { path: string, cleanup: () => Promise<void> }
+let home: { path: string, cleanup: () => Promise<void> }
+let env: NodeJS.ProcessEnv
+
+before(async () => {
+  blobs = await tempDir()
+  await mkdir(join(blobs.path, 'trajectories'), { recursive: true })
+  await Promise.all(bigPaths.map((path, i) => writeFile(join(blobs.path, path), big[i]!)))
+  hub = await startHub({
+    repos: [{ id: fixtureRepo, dir: repoDir('tiny') }, { id: blobRepo, dir: blobs.path }],
+    tokens: { hf_good: {} },
+  })
+})
+after(async () => {
+  await hub.close()
+  await blobs.cleanup()
+})
+beforeEach(async () => {
+  hub.clearLog()
+  hub.clearFaults()
+  hub.setBandwidth(undefined)
+  home = await tempDir()
+  env = isolatedEnv(home.path, { HF_ENDPOINT: hub.endpoint })
+})
+
+const cdnRequests = () => hub.requests.filter((r) => r.origin === 'cdn')
+const hubCache = () => join(home.path, 'hf', 'hub')
+
+describe('download', () => {
+  test('a split lands byte-exact in the HF cache layout; a rerun fetches nothing', async () => {
+    const result = await runCli(['download', '--split', 'SWE_Smith'], env)
+    assert.equal(result.code, 0, result.stderr)
+    const commit = hub.commitOf(fixtureRepo)
+    const cache = repoCache(hubCache(), fixtureRepo)
+    assert.equal(await readFile(cache.ref('main'), 'utf8'), commit)
+    const expected = readManifest('tiny').files.filter((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')
+    assert.ok(expected.length > 0)
+    for (const file of expected) {
+      const snapshot = cache.snapshot(commit, file.path)
+      assert.ok((await lstat(snapshot)).isSymbolicLink())
+      assert.equal(await readlink(snapshot), `../../../blobs/${file.sha256}`)
+      const bytes = await readFile(snapshot)
+      assert.equal(sha256(bytes), file.sha256)
+      assert.ok(bytes.equals(await readFile(join(repoDir('tiny'), file.path))))
+    }
+    const blobsOnDisk = await readdir(join(cache.dir, 'blobs'))
+    assert.deepEqual(blobsOnDisk.sort(), expected.map((f) => f.sha256).sort(), 'no partial files left')
+
+    hub.clearLog()
+    const again = await runCli(['download', '--split', 'SWE_Smith', '--json'], env)
+    assert.equal(again.code, 0, again.stderr)
+    assert.equal(cdnRequests().length, 0, 'complete files are not fetched again')
+    const summary = JSON.parse(again.stdout.trim().split('\n').at(-1)!)
+    assert.equal(summary.event, 'summary')
+    assert.equal(summary.downloaded, 0)
+    assert.equal(summary.already_present, expected.length)
+  })
+
+  test('--local-dir writes repo paths and hf metadata; --dry-run reports what is there', async () => {
+    const local = join(home.path, 'data')
+    const result = await runCli(['download', '--split', 'R2E_Gym', '--config', 'tokenized', '--local-dir', local, '--quiet'], env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout + result.stderr, '', 'quiet means quiet')
+    const expected = readManifest('tiny').files.filter((f) => f.config === 'trajectories-tokenized_qwencoder' && f.split === 'R2E_Gym')
+    for (const file of expected) {
+      assert.equal(sha256(await readFile(join(local, file.path))), file.sha256)
+      const metadata = (await readFile(join(local, '.cache/huggingface/download', `${file.path}.metadata`), 'utf8')).split('\n')
+      assert.equal(metadata[0], hub.commitOf(fixtureRepo))
+      assert.equal(metadata[1], file.sha256)
+    }
+    const dry = await runCli(['download', '--split', 'R2E_Gym,SWE_Rebench', '-c', 'tokenized', '--local-dir', local, '--dry-run', '--json'], env)
+    assert.equal(dry.code, 0, dry.stderr)
+    const plan = JSON.parse(dry.stdout)
+    const states = Object.fromEntries(plan.files.map((f: { path: string, state: string }) => [f.path, f.state]))
+    for (const file of expected) assert.equal(states[file.path], 'complete')
+    assert.ok(plan.files.some((f: { state: string }) => f.state === 'missing'))
+    assert.ok(plan.bytes_to_fetch > 0 && plan.bytes_to_fetch < plan.bytes_total)
+  })
+
+  test('large files are fetched as parallel ranges, and no Authorization reaches the CDN', async () => {
+    const result = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--part-size', '512KB', '--quiet'], { ...env, HF_TOKEN: 'hf_good' })
+    assert.equal(result.code, 0, result.stderr)
+    await assertBlobs()
+    const ranges = cdnRequests().filter((r) => r.file === bigPaths[0]).map((r) => r.range)
+    assert.equal(ranges.length, Math.ceil(big[0]!.length / 512_000))
+    assert.ok(hub.requests.filter((r) => r.origin === 'hub').every((r) => r.authorization))
+    assert.ok(cdnRequests().every((r) => !r.authorization))
+  })
+
+  test('resume after kill -9: the bytes already on disk are not fetched again', async () => {
+    hub.setBandwidth(400_000)
+    const child = spawnCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--part-size', '256KB', '--concurrency', '4'], env)
+    const cache = repoCache(hubCache(), blobRepo)
+    const partial = `${cache.blob(sha256(big[0]!))}.incomplete.parts`
+    const written = async () => {
+      try {
+        return (JSON.parse(await readFile(partial, 'utf8')) as { progress: number[] }).progress.reduce((a, b) => a + b, 0)
+      } catch {
+        return 0
+      }
+    }
+    for (let i = 0; i < 200 && (await written()) < 600_000; i++) await sleep(50)
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    const resumedFrom = await written()
+    assert.ok(resumedFrom >= 600_000 && resumedFrom < big[0]!.length, `killed mid-file at ${resumedFrom}`)
+    assert.ok(!existsSync(cache.blob(sha256(big[0]!))), 'a partial file never has the final name')
+
+    hub.setBandwidth(undefined)
+    hub.clearLog()
+    const result = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--part-size', '256KB', '--json'], env)
+    assert.equal(result.code, 0, result.stderr)
+    await assertBlobs()
+    const fetched = cdnRequests().filter((r) => r.file === bigPaths[0]).reduce((sum, r) => sum + r.bytesSent, 0)
+    assert.ok(fetched <= big[0]!.length - resumedFrom, `second run fetched ${fetched} bytes of the first file, ${resumedFrom} were on disk`)
+    const summary = JSON.parse(result.stdout.trim().split('\n').at(-1)!)
+    assert.ok(summary.bytes_resumed >= resumedFrom)
+  })
+
+  test('drops, 5xx bursts, 429 and an expired link are survived', async () => {
+    hub.fault({ target: 'cdn', file: bigPaths[0], kind: 'drop', afterBytes: 100_000, times: 2 })
+    hub.fault({ target: 'cdn', file: bigPaths[1], kind: 'status', status: 503, times: 3 })
+    hub.fault({ target: 'resolve', kind: 'status', status: 429, retryAfter: 1 })
+    hub.fault({ target: 'cdn', kind: 'status', status: 403, nth: 4 })
+    const result = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--part-size', '1MB'], env)
+    assert.equal(result.code, 0, result.stderr)
+    await assertBlobs()
+    assert.match(result.stderr, /retrying .* HTTP 429/)
+    assert.ok(hub.requests.filter((r) => r.origin === 'hub' && r.path.includes('/resolve/')).length >= 3, 'the 403 led to a re-resolve')
+  })
+
+  test('a corrupted transfer is downloaded again once; a persistent mismatch is an error naming the file', async () => {
+    hub.fault({ target: 'cdn', file: bigPaths[1], kind: 'corrupt' })
+    const once = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--shards', '1'], env)
+    assert.equal(once.code, 0, once.stderr)
+    assert.match(once.stderr, /sha256 mismatch, downloading it again/)
+    assert.equal(sha256(await readFile(repoCache(hubCache(), blobRepo).blob(sha256(big[1]!)))), sha256(big[1]!))
+
+    const fresh = await tempDir()
+    try {
+      hub.fault({ target: 'cdn', file: bigPaths[0], kind: 'corrupt', times: Infinity })
+      const failed = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith'], isolatedEnv(fresh.path, { HF_ENDPOINT: hub.endpoint }))
+      assert.equal(failed.code, ExitCode.failure)
+      assert.match(failed.stderr, /error: trajectories\/SWE_Smith-00000-of-00002\.parquet: sha256 mismatch after a second download/)
+      const cache = repoCache(join(fresh.path, 'hf', 'hub'), blobRepo)
+      assert.ok(!existsSync(cache.blob(sha256(big[0]!))), 'the bad file was not kept')
+      assert.ok(existsSync(cache.blob(sha256(big[1]!))), 'the good file is intact')
+    } finally {
+      await fresh.cleanup()
+    }
+  })
+
+  test('filtered_reward1 with the source splits warns about fetching rows twice', async () => {
+    const result = await runCli(['download', '--split', 'all', '--dry-run'], env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, /warning: filtered_reward1 repeats the reward == 1 rows/)
+    assert.match(result.stdout, /would fetch/)
+  })
+})
+
+async function assertBlobs(): Promise<void> {
+  const cache = repoCache(hubCache(), blobRepo)
+  const commit = hub.commitOf(blobRepo)
+  for (const [i, path] of bigPaths.entries()) {
+    const bytes = await readFile(cache.snapshot(commit, path))
+    assert.equal(sha256(bytes), sha256(big[i]!), `${path} is byte-exact`)
+  }
+}
