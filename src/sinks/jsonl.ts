@@ -1,0 +1,106 @@
+import type { Writable } from 'node:stream'
+import { finished } from 'node:stream/promises'
+import { createGzip } from 'node:zlib'
+import { openAtomicFile, type AtomicFile } from './atomicFile.js'
+import { byteBuffer, writeAscii, writeBytes, writeJsonStringBytes, writeJsonValue, type ByteBuffer } from './json.js'
+
+/** Columns of a decoded row group (or slice), keyed by column name, all of the same length. */
+export interface ColumnBatch {
+  columns: Record<string, ArrayLike<unknown>>
+}
+
+/** Options for {@link openJsonlSink}. */
+export interface JsonlSinkOptions {
+  /** Output file; `-` writes to `stdout`. A `.gz` suffix compresses. */
+  path: string
+  stdout?: Writable
+  /** Column names, in output order (the source schema order). */
+  columns: string[]
+  /** Columns holding JSON text to embed as nested JSON rather than as strings (`--parse-json`). */
+  nestedJson?: string[]
+}
+
+/** Writes rows as JSON lines; a file only appears under its final name once closed. */
+export interface JsonlSink {
+  /** Append the given rows of a batch (all rows when omitted), in order. */
+  write(batch: ColumnBatch, rows?: ArrayLike<number>): Promise<void>
+  /** Rows written so far. */
+  readonly rows: number
+  /** Finish: flush, close and rename into place. */
+  close(): Promise<void>
+  /** Give up: remove the temporary file. */
+  abort(): Promise<void>
+}
+
+const flushThreshold = 4 * 1024 * 1024
+const textEncoder = new TextEncoder()
+
+/** Open a JSONL sink. */
+export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSink> {
+  const file: AtomicFile | undefined = options.path === '-' ? undefined : await openAtomicFile(options.path)
+  const gzip = file && options.path.endsWith('.gz') ? createGzip({ level: 6 }) : undefined
+  if (gzip && file) gzip.pipe(file.stream, { end: false })
+  const target: Writable = gzip ?? file?.stream ?? options.stdout ?? process.stdout
+  const prefixes = options.columns.map((name, i) => textEncoder.encode(`${i === 0 ? '{' : ','}${JSON.stringify(name)}:`))
+  const nested = options.columns.map((name) => options.nestedJson?.includes(name) ?? false)
+  let out = byteBuffer(flushThreshold * 2)
+  let rows = 0
+
+  async function flush(): Promise<void> {
+    if (out.length === 0) return
+    const chunk = out.bytes.subarray(0, out.length)
+    out = byteBuffer(flushThreshold * 2)
+    if (!target.write(chunk)) await waitForDrain(target)
+  }
+
+  return {
+    get rows() { return rows },
+    async write(batch, selected) {
+      const columns = options.columns.map((name) => batch.columns[name])
+      const count = selected ? selected.length : (columns[0]?.length ?? 0)
+      for (let k = 0; k < count; k++) {
+        const row = selected ? selected[k]! : k
+        for (let c = 0; c < columns.length; c++) {
+          writeBytes(out, prefixes[c]!)
+          writeCell(out, columns[c]?.[row], nested[c]!)
+        }
+        writeAscii(out, '}\n')
+        rows++
+        if (out.length >= flushThreshold) await flush()
+      }
+      await flush()
+    },
+    async close() {
+      await flush()
+      if (gzip) {
+        gzip.end()
+        await finished(gzip)
+      }
+      await file?.commit()
+    },
+    async abort() {
+      gzip?.destroy()
+      await file?.abort()
+    },
+  }
+}
+
+function writeCell(out: ByteBuffer, value: unknown, nestedJson: boolean): void {
+  if (nestedJson && value !== null && value !== undefined) {
+    // the cell already is JSON text: splice it in as it is
+    writeBytes(out, value instanceof Uint8Array ? value : textEncoder.encode(String(value)))
+  } else if (value instanceof Uint8Array) {
+    writeJsonStringBytes(out, value)
+  } else {
+    writeJsonValue(out, value)
+  }
+}
+
+function waitForDrain(stream: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => { stream.off('drain', onDrain); reject(error) }
+    const onDrain = () => { stream.off('error', onError); resolve() }
+    stream.once('drain', onDrain)
+    stream.once('error', onError)
+  })
+}
