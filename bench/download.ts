@@ -1,0 +1,48 @@
+/**
+ * Download benchmark (not in CI): the realistic SWE_Smith shards served by the local Hub emulator with a
+ * per-connection bandwidth cap and added latency, fetched by coderforge, by curl one file after another,
+ * and by aria2c with hfd.sh-style settings, in the same run. Prints times, ratios and peak RSS.
+ *
+ *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20]
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { ensureFixtures, readManifest, repoDir } from '../fixtures/index.js'
+import { startHub } from '../test/support/hub/index.js'
+import { have, measure, report, root } from './support.js'
+
+const { values } = parseArgs({ options: { bandwidth: { type: 'string', default: '25000000' }, latency: { type: 'string', default: '20' } } })
+const repo = 'togethercomputer/CoderForge-Preview'
+
+await ensureFixtures('realistic')
+const files = readManifest('realistic').files.filter((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')
+const totalBytes = files.reduce((sum, f) => sum + f.size, 0)
+const hub = await startHub({ repos: [{ id: repo, dir: repoDir('realistic') }], bandwidth: Number(values.bandwidth), latencyMs: Number(values.latency) })
+const work = await mkdtemp(join(tmpdir(), 'coderforge-bench-'))
+try {
+  const urls = files.map((f) => `${hub.endpoint}/datasets/${repo}/resolve/main/${f.path}`)
+  const results = [
+    await measure('coderforge', process.execPath, [join(root, 'bin/coderforge.js'), 'download', '--split', 'SWE_Smith', '--quiet',
+      '--cache-dir', join(work, 'ours')], { env: { HF_ENDPOINT: hub.endpoint } }),
+  ]
+  if (have('aria2c')) {
+    const list = join(work, 'aria2.txt')
+    await writeFile(list, urls.map((url, i) => `${url}\n  out=${files[i]!.path}`).join('\n') + '\n')
+    results.push(await measure('aria2c -x16 -s16 -j4 -k1M', 'aria2c', ['-x16', '-s16', '-j4', '-k1M', '--file-allocation=none',
+      '--console-log-level=warn', '--summary-interval=0', '-d', join(work, 'aria2'), '-i', list]))
+  } else {
+    console.log('aria2c not found: apt-get install aria2')
+  }
+  if (have('curl')) {
+    const script = urls.map((url, i) => `curl -sSfL -o '${join(work, 'curl', String(i))}' --create-dirs '${url}'`).join(' && ')
+    results.push(await measure('curl (sequential)', 'sh', ['-c', script]))
+  }
+  report(`download: ${files.length} shards, ${(totalBytes / 1e6).toFixed(0)} MB, per-connection cap ${(Number(values.bandwidth) / 1e6).toFixed(0)} MB/s, latency ${values.latency} ms`, results, {
+    'coderforge throughput': `${(totalBytes / 1e6 / results[0]!.seconds).toFixed(1)} MB/s`,
+  })
+} finally {
+  await hub.close()
+  await rm(work, { recursive: true, force: true })
+}

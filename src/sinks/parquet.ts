@@ -1,0 +1,136 @@
+import type { KeyValue, SchemaElement } from 'hyparquet'
+import { ByteWriter, ParquetWriter } from 'hyparquet-writer'
+import { snappyCompress } from 'hysnappy'
+import { openAtomicFile, type AtomicFile } from './atomicFile.js'
+import type { ColumnBatch } from './jsonl.js'
+
+/** Options for {@link openParquetSink}. */
+export interface ParquetSinkOptions {
+  path: string
+  /** The source file's schema (hyparquet `metadata.schema`), so types survive: float64, list<int32>, list<int64>… */
+  schema: SchemaElement[]
+  /** Top-level columns to keep, in source order (default: all). */
+  columns?: string[]
+  kvMetadata?: KeyValue[]
+}
+
+/** Writes row batches as Parquet, one row group per batch; the file appears under its name only once closed. */
+export interface ParquetSink {
+  write(batch: ColumnBatch, rows?: ArrayLike<number>): Promise<void>
+  readonly rows: number
+  /** Bytes written so far. */
+  readonly bytes: number
+  close(): Promise<void>
+  abort(): Promise<void>
+}
+
+const flushSize = 4 * 1024 * 1024
+
+/** Open a Parquet sink (snappy, statistics and offset index on, as the Hub's viewer likes them). */
+export async function openParquetSink(options: ParquetSinkOptions): Promise<ParquetSink> {
+  const file = await openAtomicFile(options.path)
+  const schema = projectSchema(options.schema, options.columns)
+  const topLevel = topLevelColumns(schema)
+  const writer = streamWriter(file)
+  const parquet = new ParquetWriter({ writer, schema, codec: 'SNAPPY', compressors: { SNAPPY: snappyCompress }, kvMetadata: options.kvMetadata, createdBy: 'coderforge' })
+  let rows = 0
+  return {
+    get rows() { return rows },
+    get bytes() { return writer.offset },
+    async write(batch, selected) {
+      const count = selected ? selected.length : (batch.columns[topLevel[0]!.name]?.length ?? 0)
+      if (count === 0) return
+      const columnData = topLevel.map(({ name, int64 }) => {
+        const source = batch.columns[name]
+        if (!source) throw new Error(`column '${name}' missing from the batch`)
+        const data = new Array<unknown>(count)
+        for (let k = 0; k < count; k++) data[k] = int64 ? toBigInts(source[selected ? selected[k]! : k]) : source[selected ? selected[k]! : k]
+        return { name, data }
+      })
+      await parquet.write({ columnData, rowGroupSize: count })
+      rows += count
+    },
+    async close() {
+      await parquet.finish()
+      await file.commit()
+    },
+    abort: () => file.abort(),
+  }
+}
+
+/** A hyparquet-writer Writer that streams to the atomic file, waiting for the disk between row groups. */
+function streamWriter(file: AtomicFile): ByteWriter & { flush(): Promise<void> } {
+  const writer = new ByteWriter() as ByteWriter & { flush(): Promise<void> }
+  let drained: Promise<void> | undefined
+  const push = () => {
+    if (writer.index === 0) return
+    const chunk = new Uint8Array(writer.buffer.slice(0, writer.index))
+    writer.index = 0
+    if (!file.stream.write(chunk)) drained ??= new Promise((resolve) => file.stream.once('drain', () => { drained = undefined; resolve() }))
+  }
+  const grow = writer.ensure.bind(writer)
+  writer.ensure = (size: number) => {
+    if (writer.index > flushSize) push()
+    grow(size)
+  }
+  writer.flush = async () => {
+    push()
+    await drained
+  }
+  writer.finish = async () => {
+    push()
+    await drained
+  }
+  return writer
+}
+
+interface TopLevelColumn {
+  name: string
+  /** Leaf values are INT64: the writer wants bigint. */
+  int64: boolean
+}
+
+function topLevelColumns(schema: SchemaElement[]): TopLevelColumn[] {
+  const columns: TopLevelColumn[] = []
+  let i = 1
+  while (i < schema.length) {
+    const start = i
+    i = skipSubtree(schema, i)
+    const leaves = schema.slice(start, i).filter((element) => !element.num_children)
+    columns.push({ name: schema[start]!.name, int64: leaves.some((leaf) => leaf.type === 'INT64') })
+  }
+  return columns
+}
+
+/** Index just past the subtree rooted at `index` in a flattened schema. */
+function skipSubtree(schema: SchemaElement[], index: number): number {
+  let pending = 1
+  let i = index
+  while (pending > 0) {
+    pending += (schema[i]!.num_children ?? 0) - 1
+    i++
+  }
+  return i
+}
+
+function projectSchema(schema: SchemaElement[], columns: string[] | undefined): SchemaElement[] {
+  if (!columns) return schema
+  const kept: SchemaElement[] = []
+  let roots = 0
+  let i = 1
+  while (i < schema.length) {
+    const end = skipSubtree(schema, i)
+    if (columns.includes(schema[i]!.name)) {
+      kept.push(...schema.slice(i, end))
+      roots++
+    }
+    i = end
+  }
+  return [{ ...schema[0]!, num_children: roots }, ...kept]
+}
+
+function toBigInts(value: unknown): unknown {
+  if (typeof value === 'number') return BigInt(value)
+  if (Array.isArray(value)) return value.map(toBigInts)
+  return value
+}
