@@ -9,7 +9,7 @@ import { after, before, beforeEach, describe, test } from 'node:test'
 import { ExitCode } from '../src/errors.js'
 import { repoCache } from '../src/hub/cache.js'
 import { readManifest, repoDir } from '../fixtures/index.js'
-import { startHub, type HubEmulator } from './support/hub/index.js'
+import { startHub, type HubEmulator } from './support/emulator/index.js'
 import { isolatedEnv, runCli, spawnCli, tempDir } from './support/cli.js'
 
 const fixtureRepo = 'togethercomputer/CoderForge-Preview'

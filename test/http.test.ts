@@ -10,7 +10,7 @@ import { createHttpClient, retryHintMs, type RetryEvent } from '../src/fetch/htt
 import { openRangeReader } from '../src/fetch/rangeReader.js'
 import { createHub } from '../src/hub/client.js'
 import { fileTarget, resolveFile } from '../src/hub/resolve.js'
-import { startHub, type HubEmulator } from './support/hub/index.js'
+import { startHub, type HubEmulator } from './support/emulator/index.js'
 import { tempDir } from './support/cli.js'
 
 const repo = 'acme/blobs'

@@ -9,7 +9,7 @@ import { hubSettings } from '../src/hub/settings.js'
 import { listShards } from '../src/hub/shards.js'
 import { listTree, nextPageUrl } from '../src/hub/tree.js'
 import { readManifest, repoDir } from '../fixtures/index.js'
-import { startHub, type HubEmulator } from './support/hub/index.js'
+import { startHub, type HubEmulator } from './support/emulator/index.js'
 import { runCli, tempDir, isolatedEnv } from './support/cli.js'
 
 const repo = 'togethercomputer/CoderForge-Preview'

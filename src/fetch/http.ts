@@ -143,8 +143,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       try {
         return await consume(res)
       } finally {
-        // an unconsumed body would pin the connection
-        if (!res.body.destroyed) res.body.destroy()
+        // drain what is left (nothing, usually) so the connection can be reused
+        await res.body.dump({ limit: 64 * 1024 }).catch(() => {})
       }
     })
   }
