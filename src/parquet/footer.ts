@@ -1,0 +1,30 @@
+import { parquetMetadata, type FileMetaData } from 'hyparquet'
+import { CoderforgeError } from '../errors.js'
+import type { ByteSource } from './source.js'
+
+/** Bytes read from the end of a file for its footer: enough for these shards' footers in one request. */
+export const footerGuess = 64 * 1024
+
+/**
+ * Read a Parquet footer with one read of the file's tail (a second only when the footer is larger
+ * than the guess). hyparquet's own default prefetches 512 KB, eight times what a shard needs.
+ */
+export async function readFooter(source: ByteSource, guess = footerGuess): Promise<FileMetaData> {
+  const size = source.byteLength
+  if (size < 12) throw notParquet(source)
+  let tail = await source.slice(Math.max(0, size - guess), size)
+  const view = new DataView(tail)
+  if (view.getUint32(tail.byteLength - 4, true) !== 0x31524150) throw notParquet(source)
+  const footerLength = view.getUint32(tail.byteLength - 8, true)
+  if (footerLength + 8 > size) throw notParquet(source)
+  if (footerLength + 8 > tail.byteLength) tail = await source.slice(size - footerLength - 8, size)
+  try {
+    return parquetMetadata(tail)
+  } catch (error) {
+    throw new CoderforgeError(`${source.name}: unreadable Parquet footer (${(error as Error).message})`)
+  }
+}
+
+function notParquet(source: ByteSource): CoderforgeError {
+  return new CoderforgeError(`${source.name} is not a Parquet file (no PAR1 footer)`)
+}

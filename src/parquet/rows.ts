@@ -1,0 +1,207 @@
+import * as zlib from 'node:zlib'
+import { parquetRead, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet'
+import { compressors as bundledCompressors } from 'hyparquet-compressors'
+import { CoderforgeError } from '../errors.js'
+import type { ByteSource } from './source.js'
+
+/** Decompressors for every Parquet codec; native zstd when this Node has it (22.15+), else fzstd. */
+const { zstdDecompressSync } = zlib as { zstdDecompressSync?: (input: Uint8Array) => Buffer }
+export const compressors: Compressors = {
+  ...bundledCompressors,
+  ...(zstdDecompressSync ? { ZSTD: (input: Uint8Array) => new Uint8Array(zstdDecompressSync(input)) } : {}),
+}
+
+/** Rows of one row group (or one slice of a huge row group), column-oriented. */
+export interface RowBatch {
+  source: string
+  rowGroup: number
+  /** Index of the batch's first row in the file. */
+  rowStart: number
+  numRows: number
+  /** Requested columns, each with `numRows` values. */
+  columns: Record<string, unknown[]>
+}
+
+/** Options for {@link readBatches}. */
+export interface ReadOptions {
+  /** Top-level columns to read (default: all). Only their bytes are fetched. */
+  columns?: string[]
+  /** Row groups to read (default: all). */
+  rowGroups?: number[]
+  /** First and last+1 row to read, counted over the file. */
+  rowStart?: number
+  rowEnd?: number
+  /** STRING values as UTF-8 `Uint8Array` instead of JS strings (for byte-level writers). */
+  rawStrings?: boolean
+  /**
+   * Row groups larger than this (uncompressed) are read in row slices through their offset index,
+   * when they have one, so memory stays near this size (default 256 MB).
+   */
+  sliceBytes?: number
+  /** Called as each row group (or slice) starts being fetched: lets tests count what is in memory. */
+  onFetch?: (rowGroup: number, rowStart: number, rowEnd: number) => void
+}
+
+/** Top-level column names in schema order. */
+export function columnNames(metadata: FileMetaData): string[] {
+  const names: string[] = []
+  let i = 1
+  while (i < metadata.schema.length) {
+    names.push(metadata.schema[i]!.name)
+    let pending = 1
+    while (pending > 0) {
+      pending += (metadata.schema[i]!.num_children ?? 0) - 1
+      i++
+    }
+  }
+  return names
+}
+
+interface Piece {
+  rowGroup: number
+  /** Rows [start, end) within the file. */
+  start: number
+  end: number
+  sliced: boolean
+}
+
+/**
+ * Stream a file's rows one row group at a time. While the caller works on a batch, the next row
+ * group's column chunks are already being fetched, so remote reads overlap with decoding; at most
+ * two row groups are held at once (one decoded, one compressed in flight).
+ */
+export async function* readBatches(source: ByteSource, metadata: FileMetaData, options: ReadOptions = {}): AsyncGenerator<RowBatch> {
+  const names = columnNames(metadata)
+  const columns = options.columns ?? names
+  for (const column of columns) {
+    if (!names.includes(column)) throw new CoderforgeError(`${source.name} has no column '${column}' (columns: ${names.join(', ')})`)
+  }
+  const pieces = planPieces(metadata, columns, options)
+  const prefetch = prefetchingBuffer(source)
+  const fetchPiece = (piece: Piece) => {
+    options.onFetch?.(piece.rowGroup, piece.start, piece.end)
+    if (!piece.sliced) prefetch.fetch(piece.rowGroup, chunkRanges(metadata, piece.rowGroup, columns))
+  }
+  if (pieces[0]) fetchPiece(pieces[0])
+  for (const [index, piece] of pieces.entries()) {
+    const decoded = decodePiece(piece.sliced ? source : prefetch.buffer, metadata, columns, piece, options.rawStrings)
+    const next = pieces[index + 1]
+    if (next) fetchPiece(next)
+    const batch = await decoded
+    prefetch.release(piece.rowGroup)
+    yield { source: source.name, rowGroup: piece.rowGroup, rowStart: piece.start, numRows: piece.end - piece.start, columns: batch }
+  }
+}
+
+function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions): Piece[] {
+  const sliceBytes = options.sliceBytes ?? 256 * 1024 * 1024
+  const pieces: Piece[] = []
+  let groupStart = 0
+  for (const [index, group] of metadata.row_groups.entries()) {
+    const rows = Number(group.num_rows)
+    const start = Math.max(groupStart, options.rowStart ?? 0)
+    const end = Math.min(groupStart + rows, options.rowEnd ?? Infinity)
+    const wanted = (!options.rowGroups || options.rowGroups.includes(index)) && start < end
+    if (wanted) {
+      const chunks = group.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
+      const uncompressed = chunks.reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)
+      // single-page chunks get no offset index, and need none: only the large ones must have it
+      const indexed = chunks.every((chunk) => Number(chunk.meta_data?.total_uncompressed_size ?? 0) < 1 << 20 || chunk.offset_index_offset !== undefined)
+      if (uncompressed > sliceBytes && indexed && rows > 1) {
+        const step = Math.max(1, Math.floor(rows * sliceBytes / uncompressed))
+        for (let s = start; s < end; s += step) pieces.push({ rowGroup: index, start: s, end: Math.min(end, s + step), sliced: true })
+      } else {
+        pieces.push({ rowGroup: index, start, end, sliced: false })
+      }
+    }
+    groupStart += rows
+  }
+  return pieces
+}
+
+async function decodePiece(file: AsyncBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings = false): Promise<Record<string, unknown[]>> {
+  const chunks = new Map<string, { rowStart: number, data: ArrayLike<unknown> }[]>(columns.map((name) => [name, []]))
+  await parquetRead({
+    file,
+    metadata,
+    columns,
+    rowStart: piece.start,
+    rowEnd: piece.end,
+    compressors,
+    useOffsetIndex: piece.sliced,
+    parsers: rawStrings ? { stringFromBytes: (bytes: Uint8Array) => bytes } : undefined,
+    onChunk: ({ columnName, columnData, rowStart }) => { chunks.get(columnName)?.push({ rowStart, data: columnData }) },
+  })
+  const result: Record<string, unknown[]> = {}
+  for (const [name, parts] of chunks) {
+    const values = new Array<unknown>(piece.end - piece.start)
+    for (const { rowStart, data } of parts) {
+      // chunks may extend beyond the requested rows
+      for (let i = Math.max(0, piece.start - rowStart); i < data.length && rowStart + i < piece.end; i++) values[rowStart + i - piece.start] = data[i]
+    }
+    result[name] = values
+  }
+  return result
+}
+
+/** Byte ranges of the selected columns' chunks in one row group, merged where they touch. */
+export function chunkRanges(metadata: FileMetaData, rowGroup: number, columns: string[]): [number, number][] {
+  const ranges = metadata.row_groups[rowGroup]!.columns
+    .filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
+    .map((chunk): [number, number] => {
+      const meta = chunk.meta_data!
+      const start = Number(meta.dictionary_page_offset || meta.data_page_offset)
+      return [start, start + Number(meta.total_compressed_size)]
+    })
+    .sort((a, b) => a[0] - b[0])
+  const merged: [number, number][] = []
+  for (const range of ranges) {
+    const last = merged.at(-1)
+    // wider than hyparquet's own 8 KB gap rule, so any range it asks for lies inside one of ours
+    if (last && range[0] - last[1] <= 64 * 1024) last[1] = Math.max(last[1], range[1])
+    else merged.push(range)
+  }
+  return merged
+}
+
+/** An AsyncBuffer over `source` that answers from ranges fetched ahead of time, falling back to the source. */
+function prefetchingBuffer(source: ByteSource) {
+  const fetched = new Map<number, { start: number, end: number, bytes: Promise<ArrayBuffer> }[]>()
+  const buffer: AsyncBuffer = {
+    byteLength: source.byteLength,
+    async slice(start, end = source.byteLength) {
+      for (const spans of fetched.values()) {
+        const span = spans.find((s) => s.start <= start && end <= s.end)
+        if (span) {
+          const bytes = await span.bytes
+          return bytes.slice(start - span.start, end - span.start)
+        }
+      }
+      return source.slice(start, end)
+    },
+  }
+  return {
+    buffer,
+    fetch(rowGroup: number, ranges: [number, number][]) {
+      fetched.set(rowGroup, ranges.map(([start, end]) => {
+        const bytes = Promise.resolve(source.slice(start, end))
+        bytes.catch(() => {}) // surfaced when the decode awaits it
+        return { start, end, bytes }
+      }))
+    },
+    release(rowGroup: number) {
+      fetched.delete(rowGroup)
+    },
+  }
+}
+
+/** Turn a batch into row objects with keys in `order`. */
+export function batchRows(batch: RowBatch, order = Object.keys(batch.columns)): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = []
+  for (let i = 0; i < batch.numRows; i++) {
+    const row: Record<string, unknown> = {}
+    for (const name of order) row[name] = batch.columns[name]![i]
+    rows.push(row)
+  }
+  return rows
+}

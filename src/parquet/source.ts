@@ -1,0 +1,39 @@
+import { open, type FileHandle } from 'node:fs/promises'
+import type { AsyncBuffer } from 'hyparquet'
+
+/** Random-access bytes of one Parquet file (hyparquet's AsyncBuffer), local or remote. */
+export interface ByteSource extends AsyncBuffer {
+  name: string
+  /** Network bytes fetched for this file so far (remote sources only). */
+  bytesFetched?(): number
+  close?(): Promise<void>
+}
+
+/**
+ * A local file as a ByteSource. Each slice is one positional read into one buffer (hyparquet's
+ * asyncBufferFromFile joins stream chunks, copying every slice twice).
+ */
+export async function fileSource(path: string): Promise<ByteSource & { close(): Promise<void> }> {
+  let handle: FileHandle | undefined = await open(path, 'r')
+  const { size } = await handle.stat()
+  return {
+    name: path,
+    byteLength: size,
+    async slice(start: number, end = size) {
+      if (!handle) throw new Error(`${path}: read after close`)
+      const length = Math.max(0, Math.min(end, size) - start)
+      const buffer = new ArrayBuffer(length)
+      let offset = 0
+      while (offset < length) {
+        const { bytesRead } = await handle.read(new Uint8Array(buffer, offset), 0, length - offset, start + offset)
+        if (bytesRead === 0) break
+        offset += bytesRead
+      }
+      return buffer
+    },
+    async close() {
+      await handle?.close()
+      handle = undefined
+    },
+  }
+}

@@ -1,0 +1,153 @@
+import { readdir, stat } from 'node:fs/promises'
+import { join, resolve, sep } from 'node:path'
+import picomatch from 'picomatch'
+import { CoderforgeError, UsageError } from './errors.js'
+import { openRangeReader } from './fetch/rangeReader.js'
+import { fileSize, readRef, repoCache } from './hub/cache.js'
+import type { Hub } from './hub/client.js'
+import { compareSplits, parseShardPath, resolveSplits } from './hub/layout.js'
+import { fileTarget, resolveFile } from './hub/resolve.js'
+import { isCommit } from './hub/revision.js'
+import { listShards, type ListShardsOptions, type Shard } from './hub/shards.js'
+import { fileSource, type ByteSource } from './parquet/source.js'
+
+/** A Parquet file to read, before it is opened. */
+export interface SourceRef {
+  /** What to call it in output: the repo path, the local path, or the URL. */
+  name: string
+  /** The shard it is, when it came from the dataset. */
+  shard?: Shard
+  /** Where its bytes come from. */
+  origin: 'local' | 'cache' | 'remote'
+  size: number
+  open(): Promise<ByteSource>
+}
+
+/** A resolved set of inputs, in reading order. */
+export interface SourceSet {
+  sources: SourceRef[]
+  /** The pinned commit, when the inputs came from the Hub. */
+  commit?: string
+  /** Bytes fetched over the network so far by the sources opened from this set. */
+  bytesFetched(): number
+}
+
+/** Options for {@link resolveSources}: local inputs, or a selection of the dataset. */
+export interface ResolveSourcesOptions extends ListShardsOptions {
+  /** Local paths, globs or http(s) URLs; when given, the dataset selection is not used. */
+  inputs?: string[]
+}
+
+/**
+ * Decide where each input's bytes come from. Dataset shards already in the download cache are read
+ * from disk; the others are read remotely with range requests (only the bytes a command needs).
+ * With HF_HUB_OFFLINE the cache is the only source.
+ */
+export async function resolveSources(hub: Hub, options: ResolveSourcesOptions): Promise<SourceSet> {
+  const remote: { bytesFetched(): number }[] = []
+  const counted = <T extends ByteSource & { bytesFetched(): number }>(source: T): T => {
+    remote.push(source)
+    return source
+  }
+  const bytesFetched = () => remote.reduce((sum, source) => sum + source.bytesFetched(), 0)
+
+  if (options.inputs?.length) {
+    const sources: SourceRef[] = []
+    for (const input of options.inputs) {
+      if (/^https?:\/\//.test(input)) sources.push(await urlSource(hub, input, counted))
+      else for (const path of await expandLocal(input)) sources.push(localSource(path, (await stat(path)).size, 'local'))
+    }
+    return { sources, bytesFetched }
+  }
+
+  if (hub.settings.offline) return { ...(await cachedSelection(hub, options)), bytesFetched }
+  const listing = await listShards(hub, options)
+  const cache = repoCache(hub.settings.hubCache, listing.repo)
+  const sources: SourceRef[] = []
+  for (const shard of listing.shards) {
+    const blob = shard.sha256 && cache.blob(shard.sha256)
+    if (blob && (await fileSize(blob)) === shard.size) {
+      sources.push({ ...localSource(blob, shard.size, 'cache'), name: shard.path, shard })
+      continue
+    }
+    const options = { repo: listing.repo, revision: listing.commit, path: shard.path }
+    sources.push({
+      name: shard.path,
+      shard,
+      origin: 'remote',
+      size: shard.size,
+      open: async () => counted(openRangeReader({ http: hub.http, target: fileTarget(hub, options), size: shard.size, name: shard.path, context: options })),
+    })
+  }
+  return { sources, commit: listing.commit, bytesFetched }
+}
+
+function localSource(path: string, size: number, origin: 'local' | 'cache'): SourceRef {
+  return { name: path, origin, size, open: () => fileSource(path) }
+}
+
+async function urlSource(hub: Hub, url: string, counted: <T extends ByteSource & { bytesFetched(): number }>(source: T) => T): Promise<SourceRef> {
+  const resolveMatch = /^(https?:\/\/[^/]+)\/datasets\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url)
+  if (resolveMatch && resolveMatch[1] === hub.settings.endpoint) {
+    // a Hub resolve URL: go through the Hub client (token, signed-link refresh)
+    const options = { repo: resolveMatch[2]!, revision: decodeURIComponent(resolveMatch[3]!), path: decodeURIComponent(resolveMatch[4]!) }
+    const location = await resolveFile(hub, options)
+    if (location.size === undefined) throw new CoderforgeError(`${url}: the Hub did not say how large the file is`)
+    const size = location.size
+    return { name: url, origin: 'remote', size, open: async () => counted(openRangeReader({ http: hub.http, target: fileTarget(hub, options, location), size, name: url, context: options })) }
+  }
+  const head = await hub.http.fetchOk(url, { method: 'HEAD' })
+  const size = Number(head.headers['content-length'])
+  if (!Number.isFinite(size)) throw new CoderforgeError(`${url}: the server did not say how large the file is (no Content-Length)`)
+  return { name: url, origin: 'remote', size, open: async () => counted(openRangeReader({ http: hub.http, target: url, size, name: url })) }
+}
+
+/** A path, or a glob (`data/*.parquet`, `**` allowed), expanded to existing files in sorted order. */
+async function expandLocal(input: string): Promise<string[]> {
+  const scan = picomatch.scan(input)
+  if (!scan.isGlob) {
+    const info = await stat(input).catch(() => undefined)
+    if (!info) throw new UsageError(`no such file: ${input}`)
+    if (info.isDirectory()) return expandLocal(join(input, '**/*.parquet'))
+    return [resolve(input)]
+  }
+  const base = resolve(scan.base || '.')
+  const match = picomatch(scan.glob, { dot: false })
+  const found: string[] = []
+  const walk = async (dir: string) => {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) await walk(path)
+      else if (match(path.slice(base.length + 1).split(sep).join('/'))) found.push(path)
+    }
+  }
+  await walk(base)
+  if (found.length === 0) throw new UsageError(`no files match ${input}`)
+  return found.sort()
+}
+
+/** Offline: the selection as the cache holds it (refs/{revision} → snapshots/{commit}/{config}/…). */
+async function cachedSelection(hub: Hub, options: ListShardsOptions): Promise<{ sources: SourceRef[], commit: string }> {
+  const cache = repoCache(hub.settings.hubCache, options.repo)
+  const revision = options.revision ?? 'main'
+  const commit = isCommit(revision) ? revision : await readRef(cache, revision)
+  if (!commit) {
+    throw new CoderforgeError(`HF_HUB_OFFLINE is set and '${options.repo}@${revision}' is not in the cache (${cache.dir}): download it first, or unset HF_HUB_OFFLINE`)
+  }
+  const folder = cache.snapshot(commit, options.config)
+  const names = (await readdir(folder).catch(() => [] as string[])).sort()
+  const shards: Shard[] = []
+  for (const name of names) {
+    const parsed = parseShardPath(`${options.config}/${name}`)
+    const size = await fileSize(join(folder, name))
+    if (parsed && size !== undefined) shards.push({ path: `${options.config}/${name}`, ...parsed, size, sha256: undefined })
+  }
+  const available = [...new Set(shards.map((shard) => shard.split))].sort(compareSplits)
+  if (available.length === 0) throw new CoderforgeError(`HF_HUB_OFFLINE is set and nothing of '${options.config}' is in the cache at ${folder}`)
+  const chosen = resolveSplits(options.splits, available)
+  const sources = shards
+    .filter((shard) => chosen.includes(shard.split) && (options.select?.(shard) ?? true))
+    .sort((a, b) => compareSplits(a.split, b.split) || a.index - b.index)
+    .map((shard) => ({ ...localSource(cache.snapshot(commit, shard.path), shard.size, 'cache' as const), name: shard.path, shard }))
+  return { sources, commit }
+}
