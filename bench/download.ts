@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ensureFixtures, readManifest, repoDir } from '../fixtures/index.js'
-import { startHub } from '../test/support/hub/index.js'
+import { startHub } from '../test/support/emulator/index.js'
 import { have, measure, report, root } from './support.js'
 
 const { values } = parseArgs({ options: { bandwidth: { type: 'string', default: '25000000' }, latency: { type: 'string', default: '20' } } })

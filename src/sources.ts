@@ -1,5 +1,7 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
+import type { FileMetaData } from 'hyparquet'
+import pLimit from 'p-limit'
 import picomatch from 'picomatch'
 import { CoderforgeError, UsageError } from './errors.js'
 import { openRangeReader } from './fetch/rangeReader.js'
@@ -9,6 +11,7 @@ import { compareSplits, parseShardPath, resolveSplits } from './hub/layout.js'
 import { fileTarget, resolveFile } from './hub/resolve.js'
 import { isCommit } from './hub/revision.js'
 import { listShards, type ListShardsOptions, type Shard } from './hub/shards.js'
+import { readFooter } from './parquet/footer.js'
 import { fileSource, type ByteSource } from './parquet/source.js'
 
 /** A Parquet file to read, before it is opened. */
@@ -150,4 +153,33 @@ async function cachedSelection(hub: Hub, options: ListShardsOptions): Promise<{ 
     .sort((a, b) => compareSplits(a.split, b.split) || a.index - b.index)
     .map((shard) => ({ ...localSource(cache.snapshot(commit, shard.path), shard.size, 'cache' as const), name: shard.path, shard }))
   return { sources, commit }
+}
+
+/** A source opened, with its footer. */
+export interface OpenedSource {
+  ref: SourceRef
+  source: ByteSource
+  metadata: FileMetaData
+}
+
+/**
+ * Open sources and read their footers, `concurrency` at a time, in input order. Footers are small
+ * (one tail read each), so a split's 224 footers cost a few MB.
+ */
+export function openSources(refs: SourceRef[], concurrency = 16): Promise<OpenedSource>[] {
+  const limit = pLimit(concurrency)
+  return refs.map((ref) => limit(async () => {
+    const source = await ref.open()
+    try {
+      return { ref, source, metadata: await readFooter(source) }
+    } catch (error) {
+      await source.close?.()
+      throw error
+    }
+  }))
+}
+
+/** Close whatever opened sources hold (local file handles). */
+export async function closeSources(opened: Promise<OpenedSource>[]): Promise<void> {
+  await Promise.all(opened.map((promise) => promise.then((o) => o.source.close?.(), () => {})))
 }

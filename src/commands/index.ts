@@ -1,5 +1,6 @@
 import type { CommandFactory } from '../cli.js'
 import { downloadCommand } from './download.js'
+import { inspectCommand } from './inspect.js'
 
 /** Every subcommand, in the order `coderforge --help` lists them. */
-export const commands: CommandFactory[] = [downloadCommand]
+export const commands: CommandFactory[] = [downloadCommand, inspectCommand]

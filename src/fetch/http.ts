@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import pLimit from 'p-limit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { EnvHttpProxyAgent, errors as undiciErrors, request, type Dispatcher } from 'undici'
@@ -115,6 +116,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const stallTimeoutMs = options.stallTimeoutMs ?? 30_000
   const hubOrigin = options.hubOrigin ? new URL(options.hubOrigin).origin : undefined
   const stats: HttpStats = { requests: 0, retries: 0, bytesReceived: 0 }
+  // every request in flight listens to the run's signal: dozens at once are expected
+  if (options.signal) setMaxListeners(Math.max(64, 4 * (options.concurrency ?? 16)), options.signal)
 
   function headersFor(url: string, extra: Record<string, string> | undefined): Record<string, string> {
     const headers: Record<string, string> = {

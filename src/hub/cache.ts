@@ -65,10 +65,13 @@ export async function exists(path: string): Promise<boolean> {
   return lstat(path).then(() => true, () => false)
 }
 
+let temporaryCounter = 0
+
 /** Write a small file via a temporary name and a rename, so readers never see half of it. */
 export async function writeFileAtomic(path: string, content: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true })
-  const temporary = `${path}.${process.pid}.tmp`
+  // unique per call: concurrent writers of the same file must not share a temporary
+  const temporary = `${path}.${process.pid}.${++temporaryCounter}.tmp`
   await writeFile(temporary, content)
   await rename(temporary, path)
 }

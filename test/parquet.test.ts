@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { readManifest, repoDir } from '../fixtures/index.js'
+import { describeFile } from '../src/parquet/describe.js'
+import { readFooter, footerGuess } from '../src/parquet/footer.js'
+import { readBatches, type RowBatch } from '../src/parquet/rows.js'
+import { fileSource, type ByteSource } from '../src/parquet/source.js'
+import { parseMessages, repoOf, runOf, summarizeMessages, taskOf } from '../src/trajectory/messages.js'
+import { duck, sqlString } from './support/duckdb.js'
+
+const manifest = readManifest('tiny')
+const pathOf = (file: string) => join(repoDir('tiny'), file)
+// one file of every layout variant: one/several row groups, snappy/zstd, page index, tokenized lists
+const variants = ['SWE_Rebench', 'SWE_Smith', 'R2E_Gym', 'filtered_reward1'].flatMap((split) =>
+  manifest.files.filter((f) => f.split === split && f.shard === 0))
+
+/** A ByteSource that counts what it was asked for. */
+async function countingSource(path: string) {
+  const inner = await fileSource(path)
+  const reads: [number, number][] = []
+  const source: ByteSource = { ...inner, name: inner.name, byteLength: inner.byteLength, slice: (start, end) => { reads.push([start, end ?? inner.byteLength]); return inner.slice(start, end) } }
+  return { source, reads, close: () => inner.close() }
+}
+
+describe('parquet reader', () => {
+  test('the footer is read with one tail request', async () => {
+    for (const file of variants) {
+      const { source, reads, close } = await countingSource(pathOf(file.path))
+      const metadata = await readFooter(source)
+      assert.equal(Number(metadata.num_rows), file.rows)
+      assert.equal(reads.length, 1)
+      assert.deepEqual(reads[0], [Math.max(0, file.size - footerGuess), file.size])
+      await close()
+    }
+  })
+
+  test('describe matches DuckDB\'s view of row groups, codecs and types', async () => {
+    for (const file of variants) {
+      const source = await fileSource(pathOf(file.path))
+      const description = describeFile(file.path, file.size, await readFooter(source))
+      await source.close()
+      const groups = await duck(`SELECT row_group_id, any_value(row_group_num_rows) AS rows, any_value(compression) AS codec
+        FROM parquet_metadata(${sqlString(pathOf(file.path))}) GROUP BY row_group_id ORDER BY row_group_id`)
+      assert.deepEqual(description.row_groups.map((g) => g.rows), groups.map((g) => Number(g.rows)))
+      assert.equal(description.row_groups.length, file.rowGroups)
+      assert.deepEqual([...new Set(description.columns.flatMap((c) => c.codecs))], [file.codec])
+      const types = await duck(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(pathOf(file.path))}))`)
+      const duckType: Record<string, string> = { string: 'VARCHAR', double: 'DOUBLE', 'list<int32>': 'INTEGER[]', 'list<int64>': 'BIGINT[]' }
+      assert.deepEqual(description.columns.map((c) => [c.name, duckType[c.type]]), types.map((t) => [t.column_name, t.column_type]))
+    }
+  })
+
+  test('every value of every layout equals what DuckDB reads', async () => {
+    for (const file of manifest.files.filter((f) => f.shard === 0)) {
+      const source = await fileSource(pathOf(file.path))
+      const metadata = await readFooter(source)
+      const rows: Record<string, unknown>[] = []
+      for await (const batch of readBatches(source, metadata)) rows.push(...toJsonRows(batch))
+      await source.close()
+      const expected = await duck(`SELECT * FROM read_parquet(${sqlString(pathOf(file.path))})`)
+      assert.equal(rows.length, expected.length, file.path)
+      for (const [i, row] of rows.entries()) {
+        for (const [key, value] of Object.entries(expected[i]!)) {
+          const actual = row[key]
+          if (Array.isArray(value)) assert.deepEqual((actual as unknown[]).map(Number), value.map(Number), `${file.path} row ${i} ${key}`)
+          else if (typeof value === 'number') assert.equal(actual, value, `${file.path} row ${i} ${key}`)
+          else assert.equal(actual, value, `${file.path} row ${i} ${key}`)
+        }
+      }
+    }
+  })
+
+  test('raw strings come back as UTF-8 bytes of the same text', async () => {
+    const file = variants.find((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench')!
+    const source = await fileSource(pathOf(file.path))
+    const metadata = await readFooter(source)
+    const [text] = await collect(readBatches(source, metadata, { columns: ['messages'] }))
+    const [raw] = await collect(readBatches(source, metadata, { columns: ['messages'], rawStrings: true }))
+    await source.close()
+    assert.ok(raw!.columns.messages![0] instanceof Uint8Array)
+    assert.equal(new TextDecoder().decode(raw!.columns.messages![0] as Uint8Array), text!.columns.messages![0])
+  })
+
+  test('streaming holds at most two row groups: the one being read and the next being fetched', async () => {
+    const file = manifest.files.find((f) => f.config === 'trajectories' && f.split === 'SWE_Smith' && f.rowGroups >= 3)!
+    const source = await fileSource(pathOf(file.path))
+    const metadata = await readFooter(source)
+    let fetched = 0
+    let consumed = 0
+    let most = 0
+    for await (const batch of readBatches(source, metadata, { onFetch: () => { fetched++; most = Math.max(most, fetched - consumed) } })) {
+      assert.ok(batch.numRows > 0)
+      consumed++
+    }
+    await source.close()
+    assert.equal(consumed, file.rowGroups)
+    assert.equal(most, 2, 'one row group decoded while the next one is fetched, never more')
+  })
+
+  test('projection fetches only the requested columns\' bytes', async () => {
+    const file = variants.find((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench')!
+    const { source, reads, close } = await countingSource(pathOf(file.path))
+    const metadata = await readFooter(source)
+    reads.length = 0
+    await collect(readBatches(source, metadata, { columns: ['reward', 'license'] }))
+    await close()
+    const messages = metadata.row_groups[0]!.columns.find((c) => c.meta_data?.path_in_schema[0] === 'messages')!.meta_data!
+    const bytes = reads.reduce((sum, [a, b]) => sum + b - a, 0)
+    assert.ok(bytes < Number(messages.total_compressed_size), `read ${bytes} bytes, less than the messages chunk alone`)
+  })
+})
+
+describe('trajectories', () => {
+  test('messages parse into turns whose counts match DuckDB\'s JSON functions', async () => {
+    const file = variants.find((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')!
+    const expected = await duck(`SELECT json_array_length(messages) AS n,
+      len(list_filter(json_extract_string(messages, '$[*].role'), lambda r: r = 'assistant')) AS assistant
+      FROM read_parquet(${sqlString(pathOf(file.path))})`)
+    const source = await fileSource(pathOf(file.path))
+    const rows = (await collect(readBatches(source, await readFooter(source), { columns: ['messages'] }))).flatMap((b) => b.columns.messages!)
+    await source.close()
+    for (const [i, messages] of rows.entries()) {
+      const summary = summarizeMessages(messages as string)
+      assert.equal(summary.messages, Number(expected[i]!.n))
+      assert.equal(summary.assistantTurns, Number(expected[i]!.assistant))
+    }
+    const turns = parseMessages(rows[0] as string)
+    assert.equal(turns[0]!.role, 'system')
+    const call = turns.find((t) => t.toolCalls.length)!.toolCalls[0]!
+    assert.match(call.id!, /^call_[0-9a-f]{24}$/)
+    assert.equal(typeof call.arguments, 'object')
+    // arguments given as a JSON string (other dumps) parse the same way
+    const stringArgs = parseMessages('[{"role":"assistant","content":null,"tool_calls":[{"id":"c1","function":{"name":"think","arguments":"{\\"thought\\":\\"x\\"}"}}]}]')
+    assert.deepEqual(stringArgs[0]!.toolCalls[0]!.arguments, { thought: 'x' })
+  })
+
+  test('task, run and repo are derived from ids and images', () => {
+    assert.equal(taskOf('0b01001001__spectree-64_run3'), '0b01001001__spectree-64')
+    assert.equal(runOf('0b01001001__spectree-64_run3'), 3)
+    assert.equal(taskOf('qingyangwu_pandas_final_abc_incomplete_20250811_134501_run2'), 'qingyangwu_pandas_final_abc')
+    assert.equal(repoOf('0b01001001__spectree-64_run3', 'qingyangwu/sweb.eval.x86_64.0b01001001_1776_spectree-64'), '0b01001001/spectree')
+    assert.equal(repoOf('HIPS__autograd_ac044f0d_pr_672_run4'), 'hips/autograd')
+    assert.equal(repoOf(`qingyangwu_pandas_final_${'a'.repeat(40)}_run2`), 'pandas')
+  })
+})
+
+async function collect<T>(iterator: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = []
+  for await (const item of iterator) items.push(item)
+  return items
+}
+
+function toJsonRows(batch: RowBatch): Record<string, unknown>[] {
+  return Array.from({ length: batch.numRows }, (_, i) => Object.fromEntries(Object.entries(batch.columns).map(([k, v]) => [k, v[i]])))
+}
