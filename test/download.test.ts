@@ -171,6 +171,22 @@ describe('download', () => {
     }
   })
 
+  test('the next command reads downloaded shards from the cache, also offline', async () => {
+    const result = await runCli(['download', '--split', 'R2E_Gym', '--quiet'], env)
+    assert.equal(result.code, 0, result.stderr)
+    hub.clearLog()
+    const inspect = await runCli(['inspect', '--split', 'R2E_Gym', '--rows', '3', '--json'], env)
+    assert.equal(inspect.code, 0, inspect.stderr)
+    assert.equal(inspect.stdout.trim().split('\n').length, 3)
+    assert.equal(cdnRequests().length, 0, 'no shard bytes came from the network')
+    const offline = await runCli(['inspect', '--split', 'R2E_Gym', '--rows', '3', '--json'], { ...env, HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9' })
+    assert.equal(offline.code, 0, offline.stderr)
+    assert.equal(offline.stdout, inspect.stdout)
+    const notCached = await runCli(['inspect', '--split', 'SWE_Smith'], { ...env, HF_HUB_OFFLINE: '1' })
+    assert.equal(notCached.code, ExitCode.usage)
+    assert.match(notCached.stderr, /unknown split 'SWE_Smith': valid splits are R2E_Gym/)
+  })
+
   test('filtered_reward1 with the source splits warns about fetching rows twice', async () => {
     const result = await runCli(['download', '--split', 'all', '--dry-run'], env)
     assert.equal(result.code, 0, result.stderr)

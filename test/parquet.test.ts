@@ -98,6 +98,20 @@ describe('parquet reader', () => {
     assert.equal(most, 2, 'one row group decoded while the next one is fetched, never more')
   })
 
+  test('a row group larger than the slice budget is read in row slices through its offset index', async () => {
+    const file = manifest.files.find((f) => f.config === 'trajectories' && f.split === 'SWE_Smith' && f.shard === 0)!
+    const source = await fileSource(pathOf(file.path))
+    const metadata = await readFooter(source)
+    const slices = await collect(readBatches(source, metadata, { sliceBytes: 8_000 }))
+    await source.close()
+    assert.ok(slices.length > file.rowGroups, `${slices.length} slices for ${file.rowGroups} row groups`)
+    const ids = slices.flatMap((batch) => batch.columns.trajectory_id!)
+    const messages = slices.flatMap((batch) => batch.columns.messages!)
+    const expected = await duck(`SELECT trajectory_id, messages FROM read_parquet(${sqlString(pathOf(file.path))})`)
+    assert.deepEqual(ids, expected.map((row) => row.trajectory_id))
+    assert.deepEqual(messages, expected.map((row) => row.messages))
+  })
+
   test('projection fetches only the requested columns\' bytes', async () => {
     const file = variants.find((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench')!
     const { source, reads, close } = await countingSource(pathOf(file.path))

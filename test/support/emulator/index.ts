@@ -24,6 +24,8 @@ export interface HubOptions {
   /** Added before every response's headers. */
   latencyMs?: number
   host?: string
+  /** Port of the Hub origin (default: any free port). */
+  hubPort?: number
 }
 
 /** A dataset repository served from a folder. */
@@ -433,7 +435,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     return true
   }
 
-  const [hubPort, cdnPort] = await Promise.all([listen(hub, options.host), listen(cdn, options.host)])
+  const [hubPort, cdnPort] = await Promise.all([listen(hub, options.host, options.hubPort), listen(cdn, options.host)])
   const host = options.host ?? '127.0.0.1'
   const endpoint = `http://${host}:${hubPort}`
   const cdnOrigin = `http://${host}:${cdnPort}`
@@ -504,6 +506,6 @@ function readBody(req: IncomingMessage): Promise<string> {
   })
 }
 
-function listen(server: Server, host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as AddressInfo).port)))
+function listen(server: Server, host = '127.0.0.1', port = 0): Promise<number> {
+  return new Promise((resolve) => server.listen(port, host, () => resolve((server.address() as AddressInfo).port)))
 }
