@@ -1,6 +1,7 @@
 import type { CommandFactory } from '../cli.js'
 import { downloadCommand } from './download.js'
 import { inspectCommand } from './inspect.js'
+import { statsCommand } from './stats.js'
 
 /** Every subcommand, in the order `coderforge --help` lists them. */
-export const commands: CommandFactory[] = [downloadCommand, inspectCommand]
+export const commands: CommandFactory[] = [downloadCommand, inspectCommand, statsCommand]

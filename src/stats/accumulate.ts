@@ -161,9 +161,9 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
       const n = deep.messages.length
       const padded = (list: number[]) => list.concat(new Array<number>(n - list.length).fill(0))
       stats.deep = {
-        messages: distribution(deep.messages),
-        assistant_turns: distribution(deep.assistantTurns),
-        tool_calls: distribution(deep.toolCalls),
+        messages: distribution(deep.messages, { histogram: true }),
+        assistant_turns: distribution(deep.assistantTurns, { histogram: true }),
+        tool_calls: distribution(deep.toolCalls, { histogram: true }),
         tool_calls_by_tool: Object.fromEntries([...deep.byTool].sort(([a], [b]) => a.localeCompare(b)).map(([tool, list]) => {
           const all = padded(list)
           return [tool, { total: all.reduce((a, b) => a + b, 0), per_trajectory: distribution(all) }]
@@ -176,8 +176,8 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
       const totalInput = tokens.input.reduce((a, b) => a + b, 0)
       const totalTrainable = tokens.trainable.reduce((a, b) => a + b, 0)
       stats.tokens = {
-        input_tokens: distribution(tokens.input),
-        trainable_tokens: distribution(tokens.trainable),
+        input_tokens: distribution(tokens.input, { histogram: true }),
+        trainable_tokens: distribution(tokens.trainable, { histogram: true }),
         trainable_share: totalInput ? totalTrainable / totalInput : null,
         fits_context: Object.fromEntries(Object.entries(contextSizes).map(([name, size]) => [name, tokens.input.filter((n) => n <= size).length])),
       }

@@ -8,10 +8,12 @@ export interface Distribution {
   max: number | null
   mean: number | null
   sum: number
+  /** Ten equal-width bins between min and max. */
+  histogram?: { edges: number[], counts: number[] }
 }
 
-/** Nearest-rank percentiles (as DuckDB's quantile_disc), min, max, mean and sum of `values`. */
-export function distribution(values: ArrayLike<number>): Distribution {
+/** Nearest-rank percentiles (as DuckDB's quantile_disc), min, max, mean and sum of `values`; a histogram on request. */
+export function distribution(values: ArrayLike<number>, options: { histogram?: boolean } = {}): Distribution {
   const sorted = Float64Array.from(values).sort()
   const count = sorted.length
   let sum = 0
@@ -26,6 +28,7 @@ export function distribution(values: ArrayLike<number>): Distribution {
     max: count ? sorted[count - 1]! : null,
     mean: count ? sum / count : null,
     sum,
+    ...(options.histogram && count ? { histogram: histogram(sorted) } : {}),
   }
 }
 

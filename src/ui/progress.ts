@@ -148,3 +148,17 @@ function withoutType<T extends { type: string }>(event: T): Omit<T, 'type'> {
 function truncate(text: string, width: number): string {
   return text.length > width ? '…' + text.slice(text.length - width + 1) : text.padEnd(width)
 }
+
+/** A progress bar over a count of things (shards), on a TTY only. */
+export function countProgress(out: Output, label: string, total: number): { update(done: number): void, stop(): void } {
+  if (out.quiet || out.json || !out.interactive || total < 2) return { update: () => {}, stop: () => {} }
+  const bar = new cliProgress.SingleBar({
+    stream: out.stderr as NodeJS.WriteStream,
+    format: `${label} {bar} {value}/{total} shards`,
+    hideCursor: true,
+    clearOnComplete: true,
+    barsize: 24,
+  }, cliProgress.Presets.shades_classic)
+  bar.start(total, 0)
+  return { update: (done) => bar.update(done), stop: () => bar.stop() }
+}
