@@ -5,6 +5,8 @@ import { createHub, type Hub } from '../hub/client.js'
 import { defaultRepo, parseShardSelection, resolveConfig } from '../hub/layout.js'
 import type { Shard } from '../hub/shards.js'
 import type { CommandContext } from '../cli.js'
+import { compilePredicate } from '../query/compile.js'
+import { predicateFromFlags } from '../query/flags.js'
 import { warn, type Output } from '../ui/output.js'
 
 /** Flags shared by every command that talks to the Hub. */
@@ -109,4 +111,55 @@ function positiveNumber(value: string, name: string): number {
 function shortUrl(url: string): string {
   const parsed = new URL(url)
   return `${parsed.host}${parsed.pathname.length > 60 ? parsed.pathname.slice(0, 57) + '...' : parsed.pathname}`
+}
+
+/** Flags that select rows (see query/flags.ts), plus sampling. */
+export interface RowFlags {
+  reward?: string
+  finishReason?: string
+  license?: string
+  image?: string
+  sourceRepo?: string
+  id?: string
+  run?: string
+  minTurns?: string
+  maxTurns?: string
+  usesTool?: string[]
+  endsWithFinish?: boolean
+  where?: string
+  limit?: string
+  sample?: string
+  seed: string
+  columns?: string
+}
+
+/** Add the row predicates shared by filter and export. */
+export function addRowOptions(command: Command): Command {
+  return command
+    .option('--reward <value>', 'reward equal to a value (1) or compared (>=1, <0, !=0)')
+    .option('--finish-reason <a,b>', 'one of these finish reasons')
+    .option('--license <a,b>', 'one of these SPDX licenses, e.g. MIT,Apache-2.0')
+    .option('--image <pattern>', 'Docker image contains this text (or matches this * glob)')
+    .option('--source-repo <pattern>', 'GitHub owner/repo of the task contains this text (or matches this * glob)')
+    .option('--id <id|glob|@file>', 'trajectory_id equal to, matching a * glob, or listed in a file')
+    .option('--run <n,m>', 'run index (the N of _runN)')
+    .option('--min-turns <n>', 'at least N assistant turns (reads messages)')
+    .option('--max-turns <n>', 'at most N assistant turns (reads messages)')
+    .option('--uses-tool <name...>', 'calls this tool, e.g. think (reads messages)')
+    .option('--ends-with-finish', 'the last assistant turn calls finish (reads messages)')
+    .option('--where <expr>', 'any predicate, e.g. "reward >= 1 and license in (\'MIT\',\'BSD-3-Clause\')"')
+    .option('--limit <n>', 'stop after N rows')
+    .option('--sample <n>', 'a deterministic random sample of N rows (see --seed)')
+    .option('--seed <n>', 'seed for --sample', '0')
+    .option('--columns <a,b>', 'only these columns')
+}
+
+/** The predicate, sampling and projection the row flags describe. */
+export function rowSelectionFrom(flags: RowFlags) {
+  return {
+    predicate: compilePredicate(predicateFromFlags({ ...flags, repo: flags.sourceRepo })),
+    limit: flags.limit === undefined ? undefined : positiveInteger(flags.limit, '--limit'),
+    sample: flags.sample === undefined ? undefined : { n: positiveInteger(flags.sample, '--sample'), seed: Number(flags.seed) || 0 },
+    columns: flags.columns?.split(',').map((name) => name.trim()).filter(Boolean),
+  }
 }

@@ -24,8 +24,12 @@ export interface JsonlSinkOptions {
 export interface JsonlSink {
   /** Append the given rows of a batch (all rows when omitted), in order. */
   write(batch: ColumnBatch, rows?: ArrayLike<number>): Promise<void>
+  /** Append whole records built elsewhere (training formats), one JSON line each. */
+  writeRecords(records: unknown[]): Promise<void>
   /** Rows written so far. */
   readonly rows: number
+  /** JSON bytes written so far (before any compression). */
+  readonly bytes: number
   /** Finish: flush, close and rename into place. */
   close(): Promise<void>
   /** Give up: remove the temporary file. */
@@ -45,16 +49,19 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
   const nested = options.columns.map((name) => options.nestedJson?.includes(name) ?? false)
   let out = byteBuffer(flushThreshold * 2)
   let rows = 0
+  let bytes = 0
 
   async function flush(): Promise<void> {
     if (out.length === 0) return
     const chunk = out.bytes.subarray(0, out.length)
+    bytes += chunk.length
     out = byteBuffer(flushThreshold * 2)
     if (!target.write(chunk)) await waitForDrain(target)
   }
 
   return {
     get rows() { return rows },
+    get bytes() { return bytes },
     async write(batch, selected) {
       const columns = options.columns.map((name) => batch.columns[name])
       const count = selected ? selected.length : (columns[0]?.length ?? 0)
@@ -65,6 +72,14 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
           writeCell(out, columns[c]?.[row], nested[c]!)
         }
         writeAscii(out, '}\n')
+        rows++
+        if (out.length >= flushThreshold) await flush()
+      }
+      await flush()
+    },
+    async writeRecords(records) {
+      for (const record of records) {
+        writeBytes(out, textEncoder.encode(JSON.stringify(record) + '\n'))
         rows++
         if (out.length >= flushThreshold) await flush()
       }

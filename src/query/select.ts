@@ -1,0 +1,155 @@
+import pLimit from 'p-limit'
+import { UsageError } from '../errors.js'
+import { columnNames, readBatches, type RowBatch } from '../parquet/rows.js'
+import type { OpenedSource } from '../sources.js'
+import type { CompiledPredicate, RowGroupStats } from './compile.js'
+import { sampleRank, sampleSmallest } from './sample.js'
+
+/** A batch of matching rows, in output order. */
+export interface Match {
+  source: OpenedSource
+  batch: RowBatch
+  /** Indexes into the batch of the rows that matched. */
+  rows: number[]
+}
+
+/** Options for {@link selectRows}. */
+export interface SelectOptions {
+  predicate: CompiledPredicate
+  /** Output columns (default: every column of each file, in schema order). */
+  columns?: string[]
+  /** Strings as UTF-8 bytes, for byte-level writers. */
+  rawStrings?: boolean
+  limit?: number
+  sample?: { n: number, seed: number }
+  /** Files scanned at once in phase 1 (default 8). */
+  concurrency?: number
+  /** Receives matches in shard order, then row order, whatever the concurrency. */
+  onMatch(match: Match): Promise<void>
+  /** Called when a file's phase 2 is done. */
+  onFile?(done: number, total: number): void
+}
+
+/** What a selection read and found. */
+export interface SelectReport {
+  files: number
+  rowGroups: number
+  /** Row groups ruled out by their statistics without reading them. */
+  rowGroupsSkipped: number
+  /** Row groups whose big columns were fetched in phase 2. */
+  rowGroupsRead: number
+  rowsScanned: number
+  rowsWritten: number
+}
+
+interface Candidates {
+  source: OpenedSource
+  /** File row indexes of the candidates, by row group. */
+  byGroup: Map<number, number[]>
+  ids: Map<number, string>
+}
+
+/**
+ * Select rows in two phases. Phase 1 reads only the small columns the predicate names (several files
+ * at once; row groups whose statistics rule them out are not read). Phase 2 fetches the output
+ * columns, and `messages` when the predicate needs it, only for row groups that still hold
+ * candidates, file after file so that output order is deterministic.
+ */
+export async function selectRows(opened: Promise<OpenedSource>[], options: SelectOptions): Promise<SelectReport> {
+  const { predicate } = options
+  if (options.sample && predicate.messageColumns.length) {
+    throw new UsageError('--sample works with predicates on small columns (reward, license, ids…); combine it with message-based filters in two runs')
+  }
+  const report: SelectReport = { files: opened.length, rowGroups: 0, rowGroupsSkipped: 0, rowGroupsRead: 0, rowsScanned: 0, rowsWritten: 0 }
+  const limit = pLimit(options.concurrency ?? 8)
+  const phase1Columns = [...new Set([...predicate.smallColumns, ...(options.sample ? ['trajectory_id'] : [])])]
+  let stopped = false
+
+  const scan = (source: OpenedSource) => limit(async (): Promise<Candidates> => {
+    const byGroup = new Map<number, number[]>()
+    const ids = new Map<number, string>()
+    const groups: number[] = []
+    let groupStart = 0
+    for (const [index, group] of source.metadata.row_groups.entries()) {
+      report.rowGroups++
+      if (predicate.canSkip(groupStats(group.columns))) report.rowGroupsSkipped++
+      else if (phase1Columns.length) groups.push(index)
+      else byGroup.set(index, range(groupStart, groupStart + Number(group.num_rows)))
+      groupStart += Number(group.num_rows)
+    }
+    if (stopped || groups.length === 0) return { source, byGroup, ids }
+    for await (const batch of readBatches(source.source, source.metadata, { columns: phase1Columns, rowGroups: groups })) {
+      report.rowsScanned += batch.numRows
+      const rows = predicate.filterSmall(batch)
+      if (rows.length) byGroup.set(batch.rowGroup, rows.map((row) => batch.rowStart + row))
+      if (options.sample) for (const row of rows) ids.set(batch.rowStart + row, String(batch.columns.trajectory_id![row]))
+      if (stopped) break
+    }
+    return { source, byGroup, ids }
+  })
+
+  let scans = opened.map((promise) => promise.then(scan))
+  if (options.sample) scans = await sampleCandidates(scans, options.sample)
+
+  let done = 0
+  for (const pending of scans) {
+    const { source, byGroup } = await pending
+    if (!stopped && byGroup.size > 0) await emitFile(source, byGroup)
+    options.onFile?.(++done, scans.length)
+  }
+  return report
+
+  async function emitFile(source: OpenedSource, byGroup: Map<number, number[]>): Promise<void> {
+    const present = columnNames(source.metadata)
+    const output = options.columns ?? present
+    for (const column of output) {
+      if (!present.includes(column)) throw new UsageError(`${source.ref.name} has no column '${column}' (columns: ${present.join(', ')})`)
+    }
+    const columns = [...new Set([...output, ...predicate.messageColumns])]
+    const groups = [...byGroup.keys()].sort((a, b) => a - b)
+    for await (const batch of readBatches(source.source, source.metadata, { columns, rowGroups: groups, rawStrings: options.rawStrings })) {
+      report.rowGroupsRead++
+      if (predicate.smallColumns.length === 0) report.rowsScanned += batch.numRows
+      const candidates = byGroup.get(batch.rowGroup)!.map((row) => row - batch.rowStart)
+      let rows = predicate.filterMessages(batch, candidates)
+      if (options.limit !== undefined && report.rowsWritten + rows.length >= options.limit) {
+        rows = rows.slice(0, options.limit - report.rowsWritten)
+        stopped = true
+      }
+      if (rows.length) await options.onMatch({ source, batch, rows })
+      report.rowsWritten += rows.length
+      if (stopped) return
+    }
+  }
+}
+
+/** Wait for every phase-1 scan, keep the sampled candidates only. */
+async function sampleCandidates(scans: Promise<Candidates>[], sample: { n: number, seed: number }): Promise<Promise<Candidates>[]> {
+  const all = await Promise.all(scans)
+  const flat = all.flatMap((candidates, file) => [...candidates.ids].map(([row, id]) => ({ file, row, id })))
+  const kept = sampleSmallest(flat, sample.n, (entry) => sampleRank(sample.seed, entry.id))
+  const keep = new Set(kept.map((entry) => `${entry.file}:${entry.row}`))
+  return all.map((candidates, file) => {
+    const byGroup = new Map<number, number[]>()
+    for (const [group, rows] of candidates.byGroup) {
+      const sampled = rows.filter((row) => keep.has(`${file}:${row}`))
+      if (sampled.length) byGroup.set(group, sampled)
+    }
+    return Promise.resolve({ ...candidates, byGroup })
+  })
+}
+
+function groupStats(chunks: OpenedSource['metadata']['row_groups'][number]['columns']): RowGroupStats {
+  const stats: RowGroupStats = {}
+  for (const chunk of chunks) {
+    const meta = chunk.meta_data
+    const values = meta?.statistics
+    if (!meta || !values || meta.path_in_schema.length !== 1) continue
+    stats[meta.path_in_schema[0]!] = { min: values.min_value ?? values.min, max: values.max_value ?? values.max }
+  }
+  return stats
+}
+
+function range(start: number, end: number): number[] {
+  return Array.from({ length: end - start }, (_, i) => start + i)
+}
