@@ -3,7 +3,7 @@
  * per-connection bandwidth cap and added latency, fetched by coderforge, by curl one file after another,
  * and by aria2c with hfd.sh-style settings, in the same run. Prints times, ratios and peak RSS.
  *
- *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20]
+ *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20] [--ours "--part-size 4MB"] [--no-peers]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -13,7 +13,13 @@ import { ensureFixtures, readManifest, repoDir } from '../fixtures/index.js'
 import { startHub } from '../test/support/emulator/index.js'
 import { have, measure, report, root } from './support.js'
 
-const { values } = parseArgs({ options: { bandwidth: { type: 'string', default: '25000000' }, latency: { type: 'string', default: '20' } } })
+const { values } = parseArgs({ allowNegative: true, options: {
+  bandwidth: { type: 'string', default: '25000000' },
+  latency: { type: 'string', default: '20' },
+  // extra coderforge flags, e.g. --ours "--part-size 4MB --concurrency 24"
+  ours: { type: 'string', default: '' },
+  peers: { type: 'boolean', default: true },
+} })
 const repo = 'togethercomputer/CoderForge-Preview'
 
 await ensureFixtures('realistic')
@@ -25,9 +31,9 @@ try {
   const urls = files.map((f) => `${hub.endpoint}/datasets/${repo}/resolve/main/${f.path}`)
   const results = [
     await measure('coderforge', process.execPath, [join(root, 'bin/coderforge.js'), 'download', '--split', 'SWE_Smith', '--quiet',
-      '--cache-dir', join(work, 'ours')], { env: { HF_ENDPOINT: hub.endpoint } }),
+      '--cache-dir', join(work, 'ours'), ...values.ours!.split(' ').filter(Boolean)], { env: { HF_ENDPOINT: hub.endpoint } }),
   ]
-  if (have('aria2c')) {
+  if (values.peers && have('aria2c')) {
     const list = join(work, 'aria2.txt')
     await writeFile(list, urls.map((url, i) => `${url}\n  out=${files[i]!.path}`).join('\n') + '\n')
     results.push(await measure('aria2c -x16 -s16 -j4 -k1M', 'aria2c', ['-x16', '-s16', '-j4', '-k1M', '--file-allocation=none',
@@ -35,7 +41,7 @@ try {
   } else {
     console.log('aria2c not found: apt-get install aria2')
   }
-  if (have('curl')) {
+  if (values.peers && have('curl')) {
     const script = urls.map((url, i) => `curl -sSfL -o '${join(work, 'curl', String(i))}' --create-dirs '${url}'`).join(' && ')
     results.push(await measure('curl (sequential)', 'sh', ['-c', script]))
   }

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { CoderforgeError, IntegrityError } from '../errors.js'
 import { writeFileAtomic } from '../hub/cache.js'
+import { sha256File } from './hash.js'
 import type { HttpClient, UrlTarget } from './http.js'
 
 /** One file to download. */
@@ -55,6 +54,7 @@ interface PartState {
 }
 
 const stateSaveIntervalMs = 250
+const writeBlockSize = 1024 * 1024
 
 /**
  * Download files concurrently: each file is cut into parts fetched as parallel range requests;
@@ -118,16 +118,38 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
     progress: number[], saver: StateSaver,
   ): Promise<void> {
     if (failure) return
+    // network chunks are small (16–64 KB): gather them (without copying) into ~1 MB vectored writes
+    let pending: Buffer[] = []
+    let filled = 0
+    let blockStart = range.start
+    const flush = async () => {
+      if (filled === 0) return
+      const chunks = pending
+      const length = filled
+      pending = []
+      filled = 0
+      await handle.writev(chunks, blockStart).catch((error: unknown) => { throw fsError(error, item.partialPath) })
+      // progress only counts bytes on disk, so a resumed run never trusts bytes it did not write
+      progress[part]! += length
+      blockStart += length
+      saver.touch()
+    }
     try {
       await options.http.streamRange(item.target, range, async (chunk, offset) => {
         if (failure) throw failure
-        await handle.write(chunk, 0, chunk.length, offset).catch((error: unknown) => { throw fsError(error, item.partialPath) })
-        progress[part]! += chunk.length
+        if (offset !== blockStart + filled) {
+          await flush()
+          blockStart = offset
+        }
+        pending.push(chunk)
+        filled += chunk.length
+        if (filled >= writeBlockSize) await flush()
         result.bytesFetched += chunk.length
         emit({ type: 'bytes', name: item.name, bytes: chunk.length })
-        saver.touch()
       }, { path: item.name })
+      await flush()
     } catch (error) {
+      await flush().catch(() => {})
       failure ??= error
     }
   }
@@ -194,13 +216,6 @@ export async function resumableBytes(partialPath: string): Promise<number> {
 async function discardPartial(item: DownloadItem): Promise<void> {
   await rm(item.partialPath, { force: true })
   await rm(statePath(item), { force: true })
-}
-
-/** sha256 of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer)
-  return hash.digest('hex')
 }
 
 /** Explain disk-full and permission errors in one line; other errors pass through. */

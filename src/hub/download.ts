@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { CoderforgeError } from '../errors.js'
-import { downloadFiles, resumableBytes, sha256File, type DownloadEvent, type DownloadItem, type DownloadResult } from '../fetch/downloader.js'
+import { downloadFiles, resumableBytes, type DownloadEvent, type DownloadItem, type DownloadResult } from '../fetch/downloader.js'
+import { sha256File } from '../fetch/hash.js'
 import {
   fileSize, linkSnapshot, localDirLayout, readLocalMetadata, repoCache, writeLocalMetadata, writeRef,
 } from './cache.js'

@@ -97,7 +97,7 @@ interface ActiveFault {
 type Target = FaultSpec['target']
 
 const secret = 'coderforge-emulator'
-const chunkSize = 64 * 1024
+const chunkSize = 256 * 1024
 
 /** Start the two origins. */
 export async function startHub(options: HubOptions): Promise<HubEmulator> {
