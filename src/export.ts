@@ -86,7 +86,7 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
       })
       let selected: SelectReport
       try {
-        selected = await selectRows(opened, { predicate: options.predicate, columns, rawStrings: extension === 'jsonl', onMatch: ({ batch, rows }) => sink.write(batch, rows) })
+        selected = await selectRows(opened, { predicate: options.predicate, columns, rawStrings: true, onMatch: ({ batch, rows }) => sink.write(batch, rows) })
         await sink.close()
       } catch (error) {
         await sink.abort()

@@ -67,7 +67,7 @@ order, then row order. The file appears under its name only when complete.`)
           report = await selectRows(opened, {
             ...selection,
             columns,
-            rawStrings: format === 'jsonl',
+            rawStrings: true,
             onMatch: ({ batch, rows }) => sink.write(batch, rows),
             onFile: progress.update,
           })

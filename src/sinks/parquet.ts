@@ -1,8 +1,12 @@
 import type { KeyValue, SchemaElement } from 'hyparquet'
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer'
-import { snappyCompress } from 'hysnappy'
+import { snappyCompressor } from 'hysnappy'
 import { openAtomicFile, type AtomicFile } from './atomicFile.js'
 import type { ColumnBatch } from './jsonl.js'
+
+// one WASM instance for the whole run (hysnappy's snappyCompress() instantiates one per call), made on first use
+let compressor: ((input: Uint8Array) => Uint8Array) | undefined
+const snappyCompress = (input: Uint8Array) => (compressor ??= snappyCompressor())(input)
 
 /** Options for {@link openParquetSink}. */
 export interface ParquetSinkOptions {
@@ -25,6 +29,7 @@ export interface ParquetSink {
 }
 
 const flushSize = 4 * 1024 * 1024
+const largeValueBytes = 4096
 
 /** Open a Parquet sink (snappy, statistics and offset index on, as the Hub's viewer likes them). */
 export async function openParquetSink(options: ParquetSinkOptions): Promise<ParquetSink> {
@@ -44,8 +49,15 @@ export async function openParquetSink(options: ParquetSinkOptions): Promise<Parq
         const source = batch.columns[name]
         if (!source) throw new Error(`column '${name}' missing from the batch`)
         const data = new Array<unknown>(count)
-        for (let k = 0; k < count; k++) data[k] = int64 ? toBigInts(source[selected ? selected[k]! : k]) : source[selected ? selected[k]! : k]
-        return { name, data }
+        let textBytes = 0
+        for (let k = 0; k < count; k++) {
+          const value = source[selected ? selected[k]! : k]
+          data[k] = int64 ? toBigInts(value) : value
+          if (typeof value === 'string' || value instanceof Uint8Array) textBytes += value.length
+        }
+        // large text cells (messages): dictionary attempts and min/max over them are pure cost
+        const large = textBytes / count > largeValueBytes
+        return large ? { name, data, encoding: 'PLAIN' as const, statistics: false } : { name, data }
       })
       await parquet.write({ columnData, rowGroupSize: count })
       rows += count
