@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream'
 import { CoderforgeError, ExitCode, InterruptedError } from './errors.js'
 import { createOutput, type Output } from './ui/output.js'
 import { commands } from './commands/index.js'
+import { VERSION } from './version.js'
 
 /** What every subcommand receives besides its own options. */
 export interface CommandContext {
@@ -103,6 +104,3 @@ function reportError(error: unknown, output: Output, env: NodeJS.ProcessEnv): nu
   if (env.CODERFORGE_DEBUG && error instanceof Error) output.stderr.write(String(error.stack) + '\n')
   return ExitCode.failure
 }
-
-/** The package version, printed by --version and sent in the User-Agent. */
-export const VERSION = '0.1.0'

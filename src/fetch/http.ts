@@ -3,6 +3,7 @@ import pLimit from 'p-limit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { EnvHttpProxyAgent, errors as undiciErrors, request, type Dispatcher } from 'undici'
 import { InterruptedError, NetworkError } from '../errors.js'
+import { VERSION } from '../version.js'
 import { responseError, type ErrorContext } from './errors.js'
 
 /** Options for {@link createHttpClient}. */
@@ -91,8 +92,6 @@ export interface HttpClient {
    * Resolves with the number of bytes delivered.
    */
   streamRange(target: UrlTarget, range: ByteRange, sink: ChunkSink, context?: ErrorContext): Promise<number>
-  /** Read a range into memory (for footers and column chunks). */
-  readRange(target: UrlTarget, range: ByteRange, context?: ErrorContext): Promise<Buffer>
   close(): Promise<void>
 }
 
@@ -121,7 +120,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
 
   function headersFor(url: string, extra: Record<string, string> | undefined): Record<string, string> {
     const headers: Record<string, string> = {
-      'user-agent': `coderforge/0.1.0; node/${process.versions.node}`,
+      'user-agent': `coderforge/${VERSION}; node/${process.versions.node}`,
       'accept-encoding': 'identity',
       ...extra,
     }
@@ -253,25 +252,12 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     return position - range.start
   }
 
-  async function readRange(target: UrlTarget, range: ByteRange, context?: ErrorContext): Promise<Buffer> {
-    if (range.end === undefined) {
-      const chunks: Buffer[] = []
-      await streamRange(target, range, (chunk) => { chunks.push(chunk) }, context)
-      return Buffer.concat(chunks)
-    }
-    // one unpooled buffer of the exact size: its ArrayBuffer can be handed to hyparquet without a copy
-    const buffer = Buffer.allocUnsafeSlow(range.end - range.start)
-    const length = await streamRange(target, range, (chunk, offset) => { chunk.copy(buffer, offset - range.start) }, context)
-    return length === buffer.length ? buffer : buffer.subarray(0, length)
-  }
-
   return {
     stats,
     hubOrigin,
     fetch,
     fetchOk,
     streamRange,
-    readRange,
     close: () => dispatcher.close(),
   }
 }

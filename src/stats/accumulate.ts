@@ -1,15 +1,5 @@
+import type { TrajectorySummary } from '../trajectory/messages.js'
 import { distribution, passAtK, type Distribution } from './distribution.js'
-
-/** What one trajectory's `messages` amounts to (computed by the trajectory module). */
-export interface MessageSummary {
-  messages: number
-  assistantTurns: number
-  /** Calls per tool name. */
-  toolCalls: Record<string, number>
-  endsWithFinish: boolean
-  /** Characters of content per role. */
-  charsByRole: Record<string, number>
-}
 
 /** How to read identifiers and messages; injected so one definition serves filter and stats. */
 export interface StatsHelpers {
@@ -17,7 +7,7 @@ export interface StatsHelpers {
   taskOf(id: string): string
   /** owner/repo of a row, best effort, from image or id. */
   repoOf(id: string, image: string | undefined): string | undefined
-  summarizeMessages?(messages: string): MessageSummary
+  summarizeMessages?(messages: string): TrajectorySummary
 }
 
 /** A decoded batch of rows, column-oriented. */
@@ -126,7 +116,7 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
     rows += batch.numRows
   }
 
-  function addDeep(summary: MessageSummary): void {
+  function addDeep(summary: TrajectorySummary): void {
     deep.messages.push(summary.messages)
     deep.assistantTurns.push(summary.assistantTurns)
     let calls = 0
