@@ -4,36 +4,23 @@ import { existsSync } from 'node:fs'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { after, before, beforeEach, describe, test } from 'node:test'
+import { beforeEach, describe, test } from 'node:test'
 import { parquetWriteFile } from 'hyparquet-writer'
 import { readManifest, repoDir } from '../fixtures/index.js'
 import { ExitCode } from '../src/errors.js'
 import { footerGuess } from '../src/parquet/footer.js'
-import { startHub, type HubEmulator } from './support/emulator/index.js'
-import { isolatedEnv, runCli, spawnCli, tempDir } from './support/cli.js'
+import { useFixtureHub } from './support/fixtureHub.js'
+import { runCli, spawnCli, tempDir } from './support/cli.js'
 import { duck, sqlString } from './support/duckdb.js'
 
-const repo = 'togethercomputer/CoderForge-Preview'
 const manifest = readManifest('tiny')
 const splitGlob = (split: string, config = 'trajectories') => sqlString(join(repoDir('tiny'), config, `${split}-*.parquet`))
 const localDir = (config = 'trajectories') => join(repoDir('tiny'), config)
-let hub: HubEmulator
-let home: { path: string, cleanup: () => Promise<void> }
-let env: NodeJS.ProcessEnv
-
-before(async () => {
-  hub = await startHub({ repos: [{ id: repo, dir: repoDir('tiny') }] })
-  home = await tempDir()
-  env = isolatedEnv(home.path, { HF_ENDPOINT: hub.endpoint })
-})
-after(async () => {
-  await hub.close()
-  await home.cleanup()
-})
+const fixture = useFixtureHub()
 beforeEach(() => {
-  hub.clearLog()
-  hub.clearFaults()
-  hub.setBandwidth(undefined)
+  fixture.hub.clearLog()
+  fixture.hub.clearFaults()
+  fixture.hub.setBandwidth(undefined)
 })
 
 const readJsonl = async (path: string) => (await readFile(path, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>)
@@ -54,8 +41,8 @@ const cases: [string[], string][] = [
 describe('filter', () => {
   test('JSONL output equals DuckDB running the same predicate, row for row and field for field', async () => {
     for (const [flags, sql] of cases) {
-      const output = join(home.path, 'out.jsonl')
-      const result = await runCli(['filter', localDir(), ...flags, '-o', output], env)
+      const output = join(fixture.home, 'out.jsonl')
+      const result = await runCli(['filter', localDir(), ...flags, '-o', output], fixture.env)
       assert.equal(result.code, 0, result.stderr)
       const rows = await readJsonl(output)
       const expected = await duck(`SELECT * FROM read_parquet(${sqlString(join(localDir(), '*.parquet'))}, filename = true) WHERE ${sql} ORDER BY filename, file_row_number`)
@@ -67,8 +54,8 @@ describe('filter', () => {
   })
 
   test('Parquet output keeps the source types (float64, list<int32>, list<int64>) and rows', async () => {
-    const output = join(home.path, 'tok.parquet')
-    const result = await runCli(['filter', localDir('trajectories-tokenized_qwencoder'), '--reward', '1', '-o', output], env)
+    const output = join(fixture.home, 'tok.parquet')
+    const result = await runCli(['filter', localDir('trajectories-tokenized_qwencoder'), '--reward', '1', '-o', output], fixture.env)
     assert.equal(result.code, 0, result.stderr)
     const types = await duck(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(output)}))`)
     assert.deepEqual(types.map((t) => t.column_type), ['VARCHAR', 'DOUBLE', 'VARCHAR', 'INTEGER[]', 'BIGINT[]'])
@@ -79,16 +66,16 @@ describe('filter', () => {
 
   test('remote two-phase plan: large columns are fetched only from shards that hold matches', async () => {
     const shards = manifest.files.filter((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench')
-    const output = join(home.path, 'isc.jsonl')
-    const result = await runCli(['filter', '--split', 'SWE_Rebench', '--license', 'ISC', '-o', output, '--json'], env)
+    const output = join(fixture.home, 'isc.jsonl')
+    const result = await runCli(['filter', '--split', 'SWE_Rebench', '--license', 'ISC', '-o', output, '--json'], fixture.env)
     assert.equal(result.code, 0, result.stderr)
     const summary = JSON.parse(result.stdout)
     const expected = await duck(`SELECT trajectory_id, parse_filename(filename) AS file FROM read_parquet(${splitGlob('SWE_Rebench')}, filename = true) WHERE license = 'ISC'`)
     assert.equal(summary.rows_written, expected.length)
-    assert.equal(summary.bytes_fetched, hub.requests.filter((r) => r.origin === 'cdn').reduce((sum, r) => sum + r.bytesSent, 0))
+    assert.equal(summary.bytes_fetched, fixture.hub.requests.filter((r) => r.origin === 'cdn').reduce((sum, r) => sum + r.bytesSent, 0))
     for (const shard of shards) {
       const matches = expected.some((row) => shard.path.endsWith(String(row.file)))
-      const beyondFooter = hub.requests.filter((r) => r.origin === 'cdn' && r.file === shard.path && !r.range!.startsWith(`bytes=${Math.max(0, shard.size - footerGuess)}-`))
+      const beyondFooter = fixture.hub.requests.filter((r) => r.origin === 'cdn' && r.file === shard.path && !r.range!.startsWith(`bytes=${Math.max(0, shard.size - footerGuess)}-`))
       const bytes = beyondFooter.reduce((sum, r) => sum + r.bytesSent, 0)
       const [sizes] = await duck(`SELECT sum(total_compressed_size) FILTER (path_in_schema = 'messages') AS messages,
         sum(total_compressed_size) FILTER (path_in_schema = 'license') AS license FROM parquet_metadata(${sqlString(join(repoDir('tiny'), shard.path))})`)
@@ -98,10 +85,10 @@ describe('filter', () => {
   })
 
   test('output order is deterministic: shard order, then row order, at any concurrency', async () => {
-    const a = join(home.path, 'a.jsonl')
-    const b = join(home.path, 'b.jsonl')
-    assert.equal((await runCli(['filter', '--split', 'all', '--reward', '1', '-o', a, '--concurrency', '1'], env)).code, 0)
-    assert.equal((await runCli(['filter', '--split', 'all', '--reward', '1', '-o', b, '--concurrency', '32'], env)).code, 0)
+    const a = join(fixture.home, 'a.jsonl')
+    const b = join(fixture.home, 'b.jsonl')
+    assert.equal((await runCli(['filter', '--split', 'all', '--reward', '1', '-o', a, '--concurrency', '1'], fixture.env)).code, 0)
+    assert.equal((await runCli(['filter', '--split', 'all', '--reward', '1', '-o', b, '--concurrency', '32'], fixture.env)).code, 0)
     assert.ok((await readFile(a)).equals(await readFile(b)))
     const ids = (await readJsonl(a)).map((row) => row.trajectory_id)
     const order = manifest.files.filter((f) => f.config === 'trajectories').map((f) => f.path)
@@ -111,24 +98,24 @@ describe('filter', () => {
   })
 
   test('--limit, --sample with a seed, --columns, --parse-json, stdout', async () => {
-    const limited = await runCli(['filter', localDir(), '--limit', '3', '--columns', 'trajectory_id,reward'], env)
+    const limited = await runCli(['filter', localDir(), '--limit', '3', '--columns', 'trajectory_id,reward'], fixture.env)
     assert.equal(limited.code, 0, limited.stderr)
     const lines = limited.stdout.trim().split('\n').map((line) => JSON.parse(line))
     assert.equal(lines.length, 3)
     assert.deepEqual(Object.keys(lines[0]), ['trajectory_id', 'reward'])
-    const sample = async (seed: string) => (await runCli(['filter', localDir(), '--sample', '5', '--seed', seed, '--columns', 'trajectory_id'], env)).stdout
+    const sample = async (seed: string) => (await runCli(['filter', localDir(), '--sample', '5', '--seed', seed, '--columns', 'trajectory_id'], fixture.env)).stdout
     assert.equal(await sample('1'), await sample('1'))
     assert.notEqual(await sample('1'), await sample('2'))
     assert.equal((await sample('1')).trim().split('\n').length, 5)
-    const nested = await runCli(['filter', localDir(), '--limit', '1', '--parse-json'], env)
+    const nested = await runCli(['filter', localDir(), '--limit', '1', '--parse-json'], fixture.env)
     assert.ok(Array.isArray(JSON.parse(nested.stdout).messages))
   })
 
   test('a bad --where is a usage error pointing at the token', async () => {
-    const result = await runCli(['filter', localDir(), '--where', 'reward >= 1 and )'], env)
+    const result = await runCli(['filter', localDir(), '--where', 'reward >= 1 and )'], fixture.env)
     assert.equal(result.code, ExitCode.usage)
     assert.equal(result.stderr, 'error: --where: unexpected \')\' at column 17 in "reward >= 1 and )"\n')
-    const field = await runCli(['filter', localDir(), '--where', 'rewrd = 1'], env)
+    const field = await runCli(['filter', localDir(), '--where', 'rewrd = 1'], fixture.env)
     assert.match(field.stderr, /unknown field 'rewrd' \(did you mean 'reward'\?\)/)
   })
 })
@@ -137,8 +124,8 @@ describe('export', () => {
   test('--worker partitions cover the split exactly once; outputs are named like the shards', async () => {
     const outputs: string[] = []
     for (let i = 0; i < 2; i++) {
-      const out = join(home.path, 'workers')
-      const result = await runCli(['export', '--split', 'SWE_Smith', '--format', 'jsonl', '--out', out, '--worker', `${i}/2`, '--json'], env)
+      const out = join(fixture.home, 'workers')
+      const result = await runCli(['export', '--split', 'SWE_Smith', '--format', 'jsonl', '--out', out, '--worker', `${i}/2`, '--json'], fixture.env)
       assert.equal(result.code, 0, result.stderr)
       outputs.push(...JSON.parse(result.stdout).files)
     }
@@ -148,13 +135,13 @@ describe('export', () => {
     const [count] = await duck(`SELECT count(*) AS n FROM read_parquet(${splitGlob('SWE_Smith')})`)
     assert.equal(rows.length, Number(count!.n))
     assert.equal(new Set(rows.map((r) => r.trajectory_id)).size, rows.length)
-    const bad = await runCli(['export', '--split', 'SWE_Smith', '--out', join(home.path, 'x'), '--worker', '2/2'], env)
+    const bad = await runCli(['export', '--split', 'SWE_Smith', '--out', join(fixture.home, 'x'), '--worker', '2/2'], fixture.env)
     assert.equal(bad.code, ExitCode.usage)
   })
 
   test('Parquet export with --max-rows-per-file: parts readable by DuckDB with the same rows', async () => {
-    const out = join(home.path, 'parts')
-    const result = await runCli(['export', localDir(), '--reward', '1', '--max-rows-per-file', '4', '--out', out], env)
+    const out = join(fixture.home, 'parts')
+    const result = await runCli(['export', localDir(), '--reward', '1', '--max-rows-per-file', '4', '--out', out], fixture.env)
     assert.equal(result.code, 0, result.stderr)
     const files = (await readdir(out)).sort()
     assert.ok(files.some((name) => name.endsWith('-0001.parquet')))
@@ -169,9 +156,9 @@ describe('export', () => {
   })
 
   test('an interrupted export leaves no partial file under a final name', async () => {
-    hub.setBandwidth(150_000)
-    const out = join(home.path, 'interrupted')
-    const child = spawnCli(['export', '--split', 'filtered_reward1', '--format', 'parquet', '--out', out], env)
+    fixture.hub.setBandwidth(150_000)
+    const out = join(fixture.home, 'interrupted')
+    const child = spawnCli(['export', '--split', 'filtered_reward1', '--format', 'parquet', '--out', out], fixture.env)
     const folder = join(out, 'trajectories')
     for (let i = 0; i < 1500; i++) {
       const names = existsSync(folder) ? await readdir(folder) : []
@@ -216,7 +203,7 @@ describe('export', () => {
       })
       for (const to of ['openai', 'sharegpt']) {
         const out = join(dir.path, to)
-        const result = await runCli(['export', path, '--to', to, '--out', out, '--json'], env)
+        const result = await runCli(['export', path, '--to', to, '--out', out, '--json'], fixture.env)
         assert.equal(result.code, 0, result.stderr)
         const summary = JSON.parse(result.stdout)
         assert.deepEqual(summary.rejected, { unparseable_messages: 1, orphan_tool_result: 1, empty_assistant_turn: 1 })
@@ -234,7 +221,7 @@ describe('export', () => {
         }
       }
       await writeFile(join(dir.path, 'ids.txt'), 'good_run1\norphan_run1\n')
-      const byIds = await runCli(['filter', path, '--id', `@${join(dir.path, 'ids.txt')}`, '--columns', 'trajectory_id'], env)
+      const byIds = await runCli(['filter', path, '--id', `@${join(dir.path, 'ids.txt')}`, '--columns', 'trajectory_id'], fixture.env)
       assert.deepEqual(byIds.stdout.trim().split('\n').map((line) => JSON.parse(line).trajectory_id), ['good_run1', 'orphan_run1'])
     } finally {
       await dir.cleanup()

@@ -1,43 +1,30 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { after, before, beforeEach, describe, test } from 'node:test'
+import { beforeEach, describe, test } from 'node:test'
 import { readManifest, repoDir } from '../fixtures/index.js'
 import { ExitCode } from '../src/errors.js'
 import { footerGuess } from '../src/parquet/footer.js'
-import { startHub, type HubEmulator } from './support/emulator/index.js'
-import { isolatedEnv, runCli, tempDir } from './support/cli.js'
+import { fixtureRepo, useFixtureHub } from './support/fixtureHub.js'
+import { runCli } from './support/cli.js'
 import { duck, sqlString } from './support/duckdb.js'
 
-const repo = 'togethercomputer/CoderForge-Preview'
 const manifest = readManifest('tiny')
-let hub: HubEmulator
-let home: { path: string, cleanup: () => Promise<void> }
-let env: NodeJS.ProcessEnv
+const fixture = useFixtureHub()
+beforeEach(() => fixture.hub.clearLog())
 
-before(async () => {
-  hub = await startHub({ repos: [{ id: repo, dir: repoDir('tiny') }] })
-  home = await tempDir()
-  env = isolatedEnv(home.path, { HF_ENDPOINT: hub.endpoint })
-})
-after(async () => {
-  await hub.close()
-  await home.cleanup()
-})
-beforeEach(() => hub.clearLog())
-
-const cdn = () => hub.requests.filter((r) => r.origin === 'cdn')
+const cdn = () => fixture.hub.requests.filter((r) => r.origin === 'cdn')
 
 describe('inspect', () => {
   test('a local shard: schema, row groups, codecs, page index, features (human and --json)', async () => {
     for (const file of manifest.files.filter((f) => f.shard === 0)) {
       const path = join(repoDir('tiny'), file.path)
-      const human = await runCli(['inspect', path], env)
+      const human = await runCli(['inspect', path], fixture.env)
       assert.equal(human.code, 0, human.stderr)
       assert.match(human.stdout, new RegExp(`${file.rows} rows, ${file.rowGroups} row group`))
       assert.match(human.stdout, new RegExp(file.codec))
       assert.match(human.stdout, /page index {2}offset index on \d+ of \d+ column chunks/)
       assert.match(human.stdout, /features {4}trajectory_id: string/)
-      const json = await runCli(['inspect', path, '--json'], env)
+      const json = await runCli(['inspect', path, '--json'], fixture.env)
       const parsed = JSON.parse(json.stdout)
       assert.equal(parsed.files[0].rows, file.rows)
       assert.equal(parsed.summary.row_groups, file.rowGroups)
@@ -47,13 +34,13 @@ describe('inspect', () => {
   })
 
   test('a remote split is summarised from its footers alone', async () => {
-    const result = await runCli(['inspect', '--split', 'SWE_Smith', '--json'], env)
+    const result = await runCli(['inspect', '--split', 'SWE_Smith', '--json'], fixture.env)
     assert.equal(result.code, 0, result.stderr)
     const parsed = JSON.parse(result.stdout)
     const shards = manifest.files.filter((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')
     assert.equal(parsed.summary.files, shards.length)
     assert.equal(parsed.summary.rows, shards.reduce((sum, f) => sum + f.rows, 0))
-    assert.equal(parsed.commit, hub.commitOf(repo))
+    assert.equal(parsed.commit, fixture.hub.commitOf(fixtureRepo))
     // exactly one tail read per shard, nothing else
     assert.equal(cdn().length, shards.length)
     for (const request of cdn()) {
@@ -66,12 +53,12 @@ describe('inspect', () => {
 
   test('--rows shows readable trajectories; --json gives the raw rows, equal to DuckDB\'s', async () => {
     const path = join(repoDir('tiny'), manifest.files.find((f) => f.config === 'trajectories' && f.split === 'SWE_Smith' && f.shard === 1)!.path)
-    const human = await runCli(['inspect', path, '--rows', '2', '--offset', '3'], env)
+    const human = await runCli(['inspect', path, '--rows', '2', '--offset', '3'], fixture.env)
     assert.equal(human.code, 0, human.stderr)
     assert.match(human.stdout, /── 1\. system/)
     assert.match(human.stdout, /→ (execute_bash|str_replace_editor|think)/)
     assert.match(human.stdout, /more lines \(--full shows all\)/)
-    const json = await runCli(['inspect', path, '--rows', '2', '--offset', '3', '--json'], env)
+    const json = await runCli(['inspect', path, '--rows', '2', '--offset', '3', '--json'], fixture.env)
     const rows = json.stdout.trim().split('\n').map((line) => JSON.parse(line))
     const expected = await duck(`SELECT * FROM read_parquet(${sqlString(path)}) LIMIT 2 OFFSET 3`)
     assert.deepEqual(rows, expected)
@@ -80,15 +67,15 @@ describe('inspect', () => {
   test('--id finds a trajectory remotely, reading one shard\'s row group', async () => {
     const target = manifest.files.find((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench' && f.shard === 2)!
     const [expected] = await duck(`SELECT * FROM read_parquet(${sqlString(join(repoDir('tiny'), target.path))}) LIMIT 1 OFFSET 4`)
-    const result = await runCli(['inspect', '--split', 'SWE_Rebench', '--id', String(expected!.trajectory_id), '--json'], env)
+    const result = await runCli(['inspect', '--split', 'SWE_Rebench', '--id', String(expected!.trajectory_id), '--json'], fixture.env)
     assert.equal(result.code, 0, result.stderr)
     assert.deepEqual(JSON.parse(result.stdout), expected)
-    const human = await runCli(['inspect', '--split', 'SWE_Rebench', '--id', String(expected!.trajectory_id)], env)
+    const human = await runCli(['inspect', '--split', 'SWE_Rebench', '--id', String(expected!.trajectory_id)], fixture.env)
     assert.match(human.stdout, new RegExp(`^${String(expected!.trajectory_id)}\n`))
     assert.match(human.stderr, /found in trajectories\/SWE_Rebench-00002-of-00003\.parquet, row group 0, row 4: read 3 footers and 1 row group/)
     const shards = manifest.files.filter((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench')
-    hub.clearLog()
-    await runCli(['inspect', '--split', 'SWE_Rebench', '--id', String(expected!.trajectory_id), '--json'], env)
+    fixture.hub.clearLog()
+    await runCli(['inspect', '--split', 'SWE_Rebench', '--id', String(expected!.trajectory_id), '--json'], fixture.env)
     const beyondFooters = cdn().filter((r) => {
       const shard = shards.find((s) => s.path === r.file)!
       return !r.range!.startsWith(`bytes=${Math.max(0, shard.size - footerGuess)}-`)
@@ -98,16 +85,16 @@ describe('inspect', () => {
   })
 
   test('bad input: missing file, not Parquet, no selection, unknown id', async () => {
-    const missing = await runCli(['inspect', '/nonexistent/x.parquet'], env)
+    const missing = await runCli(['inspect', '/nonexistent/x.parquet'], fixture.env)
     assert.equal(missing.code, ExitCode.usage)
     assert.equal(missing.stderr, 'error: no such file: /nonexistent/x.parquet\n')
-    const notParquet = await runCli(['inspect', join(repoDir('tiny'), 'README.md')], env)
+    const notParquet = await runCli(['inspect', join(repoDir('tiny'), 'README.md')], fixture.env)
     assert.equal(notParquet.code, ExitCode.failure)
     assert.match(notParquet.stderr, /README\.md is not a Parquet file/)
-    const nothing = await runCli(['inspect'], env)
+    const nothing = await runCli(['inspect'], fixture.env)
     assert.equal(nothing.code, ExitCode.usage)
     assert.match(nothing.stderr, /nothing to inspect/)
-    const unknown = await runCli(['inspect', join(repoDir('tiny'), 'trajectories'), '--id', 'nope_run1'], env)
+    const unknown = await runCli(['inspect', join(repoDir('tiny'), 'trajectories'), '--id', 'nope_run1'], fixture.env)
     assert.equal(unknown.code, ExitCode.usage)
     assert.match(unknown.stderr, /no trajectory 'nope_run1'/)
   })

@@ -6,7 +6,7 @@ import { defaultRepo, parseShardSelection, resolveConfig } from '../hub/layout.j
 import type { Shard } from '../hub/shards.js'
 import type { CommandContext } from '../cli.js'
 import { compilePredicate } from '../query/compile.js'
-import { predicateFromFlags } from '../query/flags.js'
+import { predicateFromFlags, type PredicateFlags } from '../query/flags.js'
 import { warn, type Output } from '../ui/output.js'
 
 /** Flags shared by every command that talks to the Hub. */
@@ -113,20 +113,8 @@ function shortUrl(url: string): string {
   return `${parsed.host}${parsed.pathname.length > 60 ? parsed.pathname.slice(0, 57) + '...' : parsed.pathname}`
 }
 
-/** Flags that select rows (see query/flags.ts), plus sampling. */
-export interface RowFlags {
-  reward?: string
-  finishReason?: string
-  license?: string
-  image?: string
-  sourceRepo?: string
-  id?: string
-  run?: string
-  minTurns?: string
-  maxTurns?: string
-  usesTool?: string[]
-  endsWithFinish?: boolean
-  where?: string
+/** Flags that select rows (the predicates of query/flags.ts), plus limits, sampling and projection. */
+export interface RowFlags extends PredicateFlags {
   limit?: string
   sample?: string
   seed: string
@@ -157,7 +145,7 @@ export function addRowOptions(command: Command): Command {
 /** The predicate, sampling and projection the row flags describe. */
 export function rowSelectionFrom(flags: RowFlags) {
   return {
-    predicate: compilePredicate(predicateFromFlags({ ...flags, repo: flags.sourceRepo })),
+    predicate: compilePredicate(predicateFromFlags(flags)),
     limit: flags.limit === undefined ? undefined : positiveInteger(flags.limit, '--limit'),
     sample: flags.sample === undefined ? undefined : { n: positiveInteger(flags.sample, '--sample'), seed: Number(flags.seed) || 0 },
     columns: flags.columns?.split(',').map((name) => name.trim()).filter(Boolean),

@@ -8,7 +8,8 @@ export interface PredicateFlags {
   finishReason?: string
   license?: string
   image?: string
-  repo?: string
+  /** owner/repo of the task (text or `*` glob). */
+  sourceRepo?: string
   id?: string
   run?: string
   minTurns?: string
@@ -30,7 +31,7 @@ export function predicateFromFlags(flags: PredicateFlags): Expr {
   if (flags.finishReason) terms.push({ kind: 'in', field: 'finish_reason', values: list(flags.finishReason) })
   if (flags.license) terms.push({ kind: 'in', field: 'license', values: list(flags.license) })
   if (flags.image) terms.push({ kind: 'like', field: 'image', pattern: globToLike(flags.image) })
-  if (flags.repo) terms.push({ kind: 'like', field: 'repo', pattern: globToLike(flags.repo.toLowerCase()) })
+  if (flags.sourceRepo) terms.push({ kind: 'like', field: 'repo', pattern: globToLike(flags.sourceRepo.toLowerCase()) })
   if (flags.id) terms.push(idPredicate(flags.id))
   if (flags.run) terms.push({ kind: 'in', field: 'run', values: list(flags.run).map((run) => integer(run, '--run')) })
   if (flags.minTurns) terms.push({ kind: 'compare', op: '>=', field: 'turns', value: integer(flags.minTurns, '--min-turns') })
