@@ -90,10 +90,13 @@ describe('hub emulator', () => {
     assert.equal(old.headers.get('x-repo-commit'), before)
   })
 
-  test('faults: reset before headers, trickle caps the rate', async () => {
+  test('faults: reset before headers, gzip for clients that accept it, trickle caps the rate', async () => {
     const url = await cdnUrl()
     hub.fault({ target: 'cdn', kind: 'reset' })
     await assert.rejects(fetch(url))
+    hub.fault({ target: 'cdn', kind: 'gzip' })
+    const compressed = await fetch(url, { headers: { range: 'bytes=0-999', 'accept-encoding': 'gzip' } })
+    assert.equal(compressed.headers.get('content-encoding'), 'gzip')
     hub.fault({ target: 'cdn', kind: 'trickle', bytesPerSecond: 100_000 })
     const started = Date.now()
     const res = await fetch(url, { headers: { range: 'bytes=0-49999' } })

@@ -10,6 +10,7 @@ import { createHttpClient, retryHintMs, type RetryEvent, type UrlTarget } from '
 import { openRangeReader } from '../src/fetch/rangeReader.js'
 import { createHub } from '../src/hub/client.js'
 import { fileTarget, resolveFile } from '../src/hub/resolve.js'
+import { resolveCommit } from '../src/hub/revision.js'
 import { startHub, type HubEmulator } from './support/emulator/index.js'
 import { tempDir } from './support/cli.js'
 
@@ -24,7 +25,8 @@ before(async () => {
   dir = await tempDir()
   await mkdir(join(dir.path, 'data'), { recursive: true })
   await writeFile(join(dir.path, path), content)
-  hub = await startHub({ repos: [{ id: repo, dir: dir.path }], tokens: { hf_good: {} } })
+  await writeFile(join(dir.path, 'README.md'), '# blobs\n')
+  hub = await startHub({ repos: [{ id: repo, dir: dir.path, renamedFrom: 'acme/old-blobs' }], tokens: { hf_good: {} }, resolveCache: true })
 })
 after(async () => {
   await hub.close()
@@ -167,6 +169,37 @@ describe('http layer against the emulator', () => {
     assert.equal(location.etag, hub.sha256Of(repo, path))
     assert.equal(location.size, content.length)
     assert.equal(new URL(location.downloadUrl).origin, hub.cdnOrigin)
+    await h.http.close()
+  })
+
+  test('a renamed repo is followed through its relative redirects (API and resolve)', async () => {
+    const h = testHub({ token: 'hf_good' })
+    const location = await resolveFile(h, { repo: 'acme/old-blobs', revision: 'main', path })
+    assert.equal(location.etag, hub.sha256Of(repo, path))
+    assert.equal(new URL(location.downloadUrl).origin, hub.cdnOrigin)
+    const commit = await resolveCommit(h, { repo: 'acme/old-blobs' })
+    assert.equal(commit, hub.commitOf(repo))
+    assert.ok(hub.requests.some((r) => r.status === 307 && r.path.includes('acme/old-blobs')))
+    assert.ok(hub.requests.filter((r) => r.origin === 'hub').every((r) => r.authorization))
+    await h.http.close()
+  })
+
+  test('a regular file served through the 307 resolve-cache redirect keeps its git etag and size', async () => {
+    const h = testHub()
+    const location = await resolveFile(h, { repo, revision: 'main', path: 'README.md' })
+    assert.match(location.downloadUrl, /\/api\/resolve-cache\/datasets\/acme\/blobs\/[0-9a-f]{40}\/README\.md/)
+    assert.equal(location.size, 8)
+    assert.match(location.etag!, /^[0-9a-f]{40}$/)
+    const bytes = await readRange(h, location.downloadUrl, { start: 0, end: 8 })
+    assert.equal(bytes.toString(), '# blobs\n')
+    await h.http.close()
+  })
+
+  test('the client never offers gzip, so a compressing edge cannot corrupt ranges', async () => {
+    hub.fault({ target: 'cdn', kind: 'gzip' })
+    const h = testHub()
+    const bytes = await readThrough(h, 5, 50_000)
+    assert.ok(bytes.equals(content.subarray(5, 50_000)))
     await h.http.close()
   })
 

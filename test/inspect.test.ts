@@ -84,6 +84,21 @@ describe('inspect', () => {
     assert.ok(beyondFooters.every((r) => r.file === target.path), 'only the shard that holds the id was read beyond its footer')
   })
 
+  test('a URL is inspected through range requests: a Hub resolve URL or a plain one', async () => {
+    const file = manifest.files.find((f) => f.config === 'trajectories' && f.split === 'R2E_Gym' && f.shard === 1)!
+    const url = `${fixture.hub.endpoint}/datasets/${fixtureRepo}/resolve/main/${file.path}`
+    const result = await runCli(['inspect', url, '--json'], fixture.env)
+    assert.equal(result.code, 0, result.stderr)
+    const parsed = JSON.parse(result.stdout)
+    assert.equal(parsed.summary.rows, file.rows)
+    assert.ok(parsed.bytes_fetched > 0 && parsed.bytes_fetched <= Math.min(file.size, footerGuess))
+    const location = fixture.hub.requests.find((r) => r.origin === 'cdn' && r.file === file.path)!
+    const plain = await runCli(['inspect', `${fixture.hub.cdnOrigin}${location.path}`, '--rows', '1', '--json'], fixture.env)
+    assert.equal(plain.code, 0, plain.stderr)
+    const [expected] = await duck(`SELECT * FROM read_parquet(${sqlString(join(repoDir('tiny'), file.path))}) LIMIT 1`)
+    assert.deepEqual(JSON.parse(plain.stdout), expected)
+  })
+
   test('bad input: missing file, not Parquet, no selection, unknown id', async () => {
     const missing = await runCli(['inspect', '/nonexistent/x.parquet'], fixture.env)
     assert.equal(missing.code, ExitCode.usage)

@@ -98,6 +98,7 @@ export interface HttpClient {
 const retryableStatuses = new Set([408, 429, 500, 502, 503, 504])
 const maxBackoffMs = 8000
 const maxLinkRefreshes = 3
+const maxRedirects = 5
 
 /** Create the HTTP client: keep-alive pool, bounded concurrency, retries, stall watchdog, proxy, auth policy. */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
@@ -182,9 +183,16 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   }
 
   async function fetchOk(url: string, init: HttpRequest & { accept?: number[] } = {}): Promise<HttpResponse> {
-    const res = await fetch(url, init)
-    if ((res.status >= 200 && res.status < 300) || init.accept?.includes(res.status)) return res
-    throw responseError(res, init.context)
+    for (let hops = 0; ; hops++) {
+      const res = await fetch(url, init)
+      if ((res.status >= 200 && res.status < 300) || init.accept?.includes(res.status)) return res
+      // renamed repos answer with a redirect; the token rides along only if the target is the Hub (headersFor)
+      if (res.status >= 300 && res.status < 400 && res.headers.location && hops < maxRedirects) {
+        url = new URL(res.headers.location, url).href
+        continue
+      }
+      throw responseError(res, init.context)
+    }
   }
 
   async function streamRange(target: UrlTarget, range: ByteRange, sink: ChunkSink, context?: ErrorContext): Promise<number> {

@@ -8,6 +8,7 @@ import { open } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { gzipSync } from 'node:zlib'
 import { addCommit, commitFor, loadRepo, splitRevision, type EmulatedRepo, type RepoFile } from './repo.js'
 
 /** Options for {@link startHub}. */
@@ -23,6 +24,8 @@ export interface HubOptions {
   bandwidth?: number
   /** Added before every response's headers. */
   latencyMs?: number
+  /** Serve regular (non-LFS) files through a relative 307 to /api/resolve-cache/…, as the Hub now does. */
+  resolveCache?: boolean
   host?: string
   /** Port of the Hub origin (default: any free port). */
   hubPort?: number
@@ -34,6 +37,8 @@ export interface RepoSpec {
   dir: string
   gated?: false | 'auto' | 'manual'
   private?: boolean
+  /** An old name of the repo: requests to it get a relative 307 to the new name, as after a rename. */
+  renamedFrom?: string
 }
 
 /** One request as the emulator saw it. */
@@ -68,6 +73,8 @@ export type FaultSpec = {
   | { kind: 'corrupt' }
   | { kind: 'ignoreRange' }
   | { kind: 'reset' }
+  /** gzip the body when the client accepts gzip (clients must send Accept-Encoding: identity). */
+  | { kind: 'gzip' }
 )
 
 /** A running emulator. */
@@ -102,7 +109,11 @@ const chunkSize = 256 * 1024
 /** Start the two origins. */
 export async function startHub(options: HubOptions): Promise<HubEmulator> {
   const repos = new Map<string, EmulatedRepo>()
-  for (const spec of options.repos) repos.set(spec.id, await loadRepo(spec))
+  const renames = new Map<string, string>()
+  for (const spec of options.repos) {
+    repos.set(spec.id, await loadRepo(spec))
+    if (spec.renamedFrom) renames.set(spec.renamedFrom, spec.id)
+  }
   const tokens = options.tokens ?? {}
   const pageSize = options.pageSize ?? 1000
   const linkTtl = options.linkTtlSeconds ?? 3600
@@ -162,7 +173,14 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     if (latency) await sleep(latency)
     const fault = takeFault(target, url.pathname, file && decodeURIComponent(file), req.headers.range)
     if (fault && applyStatusFault(fault, res)) return
+    const cacheMatch = /^\/api\/resolve-cache\/datasets\/([^/]+\/[^/]+)\/([0-9a-f]{40})\/(.+)$/.exec(url.pathname)
+    if (cacheMatch) return serveResolveCache(req, res, cacheMatch[1]!, cacheMatch[2]!, decodeURIComponent(cacheMatch[3]!), counter)
     if (!repoId || (!resolveMatch && !apiMatch)) return sendError(res, 404, undefined, 'Sorry, we can\'t find the page you are looking for.')
+    const renamedTo = renames.get(repoId)
+    if (renamedTo) {
+      res.writeHead(307, { Location: url.pathname.replace(`/${repoId}/`, `/${renamedTo}/`) + url.search })
+      return void res.end()
+    }
     const repo = repos.get(repoId)
     const auth = authorize(req, repo)
     if (auth.error) return sendError(res, auth.error.status, auth.error.code, auth.error.message)
@@ -275,6 +293,10 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     res.setHeader('X-Request-Id', randomUUID())
     const file = repo.files.find((f) => f.path === path)
     if (!file) return sendError(res, 404, 'EntryNotFound', `${path} does not exist on "${commit}"`)
+    if (!file.lfs && options.resolveCache) {
+      res.writeHead(307, { Location: `/api/resolve-cache/datasets/${repo.id}/${commit}/${encodeURI(path)}?etag=%22${file.oid}%22`, ETag: `"${file.oid}"` })
+      return void res.end()
+    }
     if (!file.lfs) {
       res.setHeader('ETag', `"${file.oid}"`)
       res.setHeader('Content-Type', 'text/plain; charset=utf-8')
@@ -300,6 +322,15 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
       'Access-Control-Expose-Headers': 'X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,X-Total-Count,ETag,Link,Accept-Ranges,Content-Range',
     })
     res.end(req.method === 'HEAD' ? undefined : body)
+  }
+
+  function serveResolveCache(req: IncomingMessage, res: ServerResponse, repoId: string, commit: string, path: string, counter: { bytes: number }): void {
+    const repo = repos.get(repoId)
+    const file = repo?.commits.includes(commit) ? repo.files.find((f) => f.path === path) : undefined
+    if (!file) return sendError(res, 404, 'EntryNotFound', `${path} does not exist on "${commit}"`)
+    res.writeHead(200, { 'Content-Length': file.size, ETag: `"${file.oid}"`, 'X-Repo-Commit': commit, 'Content-Type': 'text/plain; charset=utf-8' })
+    if (req.method === 'HEAD') return void res.end()
+    void streamFile(req, res, file, 0, file.size - 1, undefined, counter)
   }
 
   // ---------------------------------------------------------------- CDN origin
@@ -352,6 +383,18 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
       res.setHeader('Content-Range', `bytes ${start}-${end}/${file.size}`)
     } else {
       res.statusCode = 200
+    }
+    if (fault?.kind === 'gzip' && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+      // a misbehaving edge: compresses although a range was asked for, so sizes no longer match
+      const handle = await open(file.absolute, 'r')
+      const raw = Buffer.alloc(end - start + 1)
+      await handle.read(raw, 0, raw.length, start)
+      await handle.close()
+      const body = gzipSync(raw)
+      res.setHeader('Content-Encoding', 'gzip')
+      res.setHeader('Content-Length', body.length)
+      counter.bytes += body.length
+      return void res.end(req.method === 'HEAD' ? undefined : body)
     }
     res.setHeader('Content-Length', end - start + 1)
     if (req.method === 'HEAD') return void res.end()
