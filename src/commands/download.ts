@@ -1,7 +1,7 @@
 import { Command } from 'commander'
 import { dirname, resolve } from 'node:path'
 import type { CommandContext } from '../cli.js'
-import { UsageError } from '../errors.js'
+import { InterruptedError, UsageError } from '../errors.js'
 import { downloadPlan, planDownload, type DownloadPlan } from '../hub/download.js'
 import { duplicateSplit } from '../hub/layout.js'
 import { repoCache } from '../hub/cache.js'
@@ -67,6 +67,9 @@ Interrupted? Run the same command again: finished files are skipped, partial one
       let result
       try {
         result = await downloadPlan(hub, plan, { onEvent: progress.onEvent, partSize })
+      } catch (error) {
+        if (error instanceof InterruptedError) throw new InterruptedError('interrupted: run the same command again to resume where it stopped')
+        throw error
       } finally {
         progress.stop()
       }

@@ -22,6 +22,7 @@ export interface TransferProgress {
 }
 
 const plainIntervalMs = 5000
+const labelWidth = 34
 const jsonIntervalMs = 1000
 const rateWindowMs = 5000
 
@@ -101,29 +102,29 @@ export function transferProgress(out: Output, totals: TransferTotals): TransferP
     autopadding: true,
     fps: 10,
     format: (_options, params, payload: { label: string, detail: string }) => {
-      const width = 24
+      const width = 20
       const filled = Math.round(params.progress * width)
       const bar = color.cyan('█'.repeat(filled)) + color.gray('░'.repeat(width - filled))
       return `${payload.label} ${bar} ${payload.detail}`
     },
   })
-  const total = multibar.create(totals.bytes || 1, doneBytes, { label: color.bold('total'.padEnd(40)), detail: '' })
+  const total = multibar.create(totals.bytes || 1, doneBytes, { label: color.bold('total'.padEnd(labelWidth)), detail: '' })
   const fileBars = new Map<string, { bar: cliProgress.SingleBar, done: number, size: number }>()
   const refresh = () => {
-    total.update(doneBytes, { label: color.bold('total'.padEnd(40)), detail: summaryLine() + (totals.retries() ? color.yellow(`, ${totals.retries()} retries`) : '') })
+    total.update(doneBytes, { label: color.bold('total'.padEnd(labelWidth)), detail: summaryLine() + (totals.retries() ? color.yellow(`, ${totals.retries()} retries`) : '') })
   }
   const timer = setInterval(refresh, 250)
   return {
     onEvent(event) {
       if (event.type === 'file-start') {
-        const bar = multibar.create(event.size || 1, event.resumedBytes, { label: truncate(event.name, 40), detail: '' })
+        const bar = multibar.create(event.size || 1, event.resumedBytes, { label: truncate(event.name, labelWidth), detail: '' })
         fileBars.set(event.name, { bar, done: event.resumedBytes, size: event.size })
       } else if (event.type === 'bytes') {
         track(event.bytes)
         const file = fileBars.get(event.name)
         if (file) {
           file.done += event.bytes
-          file.bar.update(file.done, { label: truncate(event.name, 40), detail: `${formatBytes(file.done)} / ${formatBytes(file.size)}` })
+          file.bar.update(file.done, { label: truncate(event.name, labelWidth), detail: `${formatBytes(file.done)} / ${formatBytes(file.size)}` })
         }
       } else if (event.type === 'file-done') {
         doneFiles++
