@@ -93,6 +93,7 @@ function reportError(error: unknown, output: Output, env: NodeJS.ProcessEnv): nu
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0) return ExitCode.ok
     return ExitCode.usage
   }
+  if ((error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE') return ExitCode.ok // stdout closed by the reader (| head)
   const prefix = output.colorErr.red('error: ')
   if (error instanceof CoderforgeError) {
     if (!(error instanceof InterruptedError) || !output.quiet) output.stderr.write(prefix + error.message + '\n')

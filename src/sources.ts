@@ -55,6 +55,7 @@ export async function resolveSources(hub: Hub, options: ResolveSourcesOptions): 
   const bytesFetched = () => remote.reduce((sum, source) => sum + source.bytesFetched(), 0)
 
   if (options.inputs?.length) {
+    if (options.splits.length) throw new UsageError('give either files or --split, not both')
     const sources: SourceRef[] = []
     for (const input of options.inputs) {
       if (/^https?:\/\//.test(input)) sources.push(await urlSource(hub, input, counted))

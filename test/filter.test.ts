@@ -111,6 +111,20 @@ describe('filter', () => {
     assert.ok(Array.isArray(JSON.parse(nested.stdout).messages))
   })
 
+  test('piped into a reader that stops early (| head), it exits quietly with 0', async () => {
+    const child = spawnCli(['filter', localDir(), '--columns', 'trajectory_id'], fixture.env)
+    let stderr = ''
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+    await once(child.stdout!, 'data')
+    child.stdout!.destroy()
+    const [code] = await once(child, 'exit') as [number]
+    assert.equal(code, 0)
+    assert.equal(stderr, '')
+    const both = await runCli(['filter', localDir(), '--split', 'SWE_Smith'], fixture.env)
+    assert.equal(both.code, ExitCode.usage)
+    assert.match(both.stderr, /give either files or --split, not both/)
+  })
+
   test('a bad --where is a usage error pointing at the token', async () => {
     const result = await runCli(['filter', localDir(), '--where', 'reward >= 1 and )'], fixture.env)
     assert.equal(result.code, ExitCode.usage)
