@@ -96,6 +96,16 @@ describe('download', () => {
     for (const file of expected) assert.equal(states[file.path], 'complete')
     assert.ok(plan.files.some((f: { state: string }) => f.state === 'missing'))
     assert.ok(plan.bytes_to_fetch > 0 && plan.bytes_to_fetch < plan.bytes_total)
+    const pick = async (...flags: string[]) => {
+      const result = await runCli(['download', '--split', 'SWE_Smith', '--dry-run', '--json', ...flags], env)
+      assert.equal(result.code, 0, result.stderr)
+      return (JSON.parse(result.stdout).files as { path: string }[]).map((f) => f.path)
+    }
+    assert.deepEqual(await pick('--shards', '1-'), ['trajectories/SWE_Smith-00001-of-00003.parquet', 'trajectories/SWE_Smith-00002-of-00003.parquet'])
+    assert.deepEqual(await pick('--include', '*-00002-*'), ['trajectories/SWE_Smith-00002-of-00003.parquet'])
+    const bad = await runCli(['download', '--split', 'SWE_Smith', '--concurrency', '0'], env)
+    assert.equal(bad.code, ExitCode.usage)
+    assert.equal(bad.stderr, "error: --concurrency must be a positive integer, got '0'\n")
   })
 
   test('large files are fetched as parallel ranges, and no Authorization reaches the CDN', async () => {
