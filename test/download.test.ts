@@ -181,6 +181,21 @@ describe('download', () => {
     }
   })
 
+  test('the revision is pinned: main moving during a run does not mix commits', async () => {
+    hub.setBandwidth(300_000)
+    const run = runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--part-size', '1MB', '--json'], env)
+    for (let i = 0; i < 100 && !hub.requests.some((r) => r.origin === 'cdn'); i++) await sleep(20)
+    const pinned = hub.commitOf(blobRepo)
+    const moved = hub.advanceMain(blobRepo)
+    const result = await run
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(JSON.parse(result.stdout.trim().split('\n').at(-1)!).commit, pinned)
+    const resolves = hub.requests.filter((r) => r.path.includes('/resolve/'))
+    assert.ok(resolves.length > 0 && resolves.every((r) => r.path.includes(`/resolve/${pinned}/`)), 'every file resolved at the pinned commit')
+    assert.notEqual(moved, pinned)
+    assert.ok(existsSync(repoCache(hubCache(), blobRepo).snapshot(pinned, bigPaths[0]!)))
+  })
+
   test('the next command reads downloaded shards from the cache, also offline', async () => {
     const result = await runCli(['download', '--split', 'R2E_Gym', '--quiet'], env)
     assert.equal(result.code, 0, result.stderr)

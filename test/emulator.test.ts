@@ -81,6 +81,13 @@ describe('hub emulator', () => {
     assert.equal((await revision.json() as { sha: string }).sha, hub.commitOf('acme/x'))
   })
 
+  test('the /parquet listing maps configs and splits to shard URLs', async () => {
+    const listing = await (await fetch(`${hub.endpoint}/api/datasets/acme/x/parquet`)).json()
+    assert.deepEqual(listing, { data: { a: [`${hub.endpoint}/api/datasets/acme/x/parquet/data/a/0.parquet`] } })
+    const urls = await (await fetch(`${hub.endpoint}/api/datasets/acme/x/parquet/data/a`)).json()
+    assert.equal((urls as string[]).length, 1)
+  })
+
   test('advancing main keeps earlier commits readable', async () => {
     const before = hub.commitOf('acme/x')
     const after = hub.advanceMain('acme/x')

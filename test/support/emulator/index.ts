@@ -164,7 +164,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
   async function handleHub(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url!, `http://${req.headers.host}`)
     const resolveMatch = /^\/datasets\/([^/]+\/[^/]+)\/resolve\/(.+)$/.exec(url.pathname)
-    const apiMatch = /^\/api\/datasets\/([^/]+\/[^/]+)(?:\/(revision|tree|paths-info|refs)(?:\/(.*))?)?$/.exec(url.pathname)
+    const apiMatch = /^\/api\/datasets\/([^/]+\/[^/]+)(?:\/(revision|tree|paths-info|refs|parquet)(?:\/(.*))?)?$/.exec(url.pathname)
     const target: Target = resolveMatch ? 'resolve' : 'api'
     const repoId = resolveMatch?.[1] ?? apiMatch?.[1]
     const rest = resolveMatch?.[2] ?? apiMatch?.[3] ?? ''
@@ -193,6 +193,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     if (resolveMatch) return resolveFile(req, res, repo!, rest, counter)
     const kind = apiMatch![2]
     if (!kind) return sendJson(res, repoInfo(repo!, repo!.commits.at(-1)!, url.searchParams.get('blobs') === 'true'), counter)
+    if (kind === 'parquet') return sendJson(res, parquetListing(req, repo!, rest), counter)
     if (kind === 'refs') {
       return sendJson(res, {
         branches: [{ name: 'main', ref: 'refs/heads/main', targetCommit: repo!.commits.at(-1) }],
@@ -236,6 +237,22 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
         : { rfilename: f.path }),
       usedStorage: repo.files.reduce((sum, f) => sum + f.size, 0),
     }
+  }
+
+  /** `/api/datasets/{id}/parquet[/{config}[/{split}]]`: the shards' URLs on refs/convert/parquet, in shard order. */
+  function parquetListing(req: IncomingMessage, repo: EmulatedRepo, rest: string): unknown {
+    const [config, split] = rest.split('/').filter(Boolean)
+    const listing: Record<string, Record<string, string[]>> = {}
+    for (const file of repo.files) {
+      const match = /^([^/]+)\/(.+)-\d{5}-of-\d{5}\.parquet$/.exec(file.path)
+      if (!match) continue
+      const splits = (listing[match[1]!] ??= {})
+      const urls = (splits[match[2]!] ??= [])
+      urls.push(`${origin(req)}/api/datasets/${repo.id}/parquet/${match[1]}/${match[2]}/${urls.length}.parquet`)
+    }
+    if (config && split) return listing[config]?.[split] ?? []
+    if (config) return listing[config] ?? {}
+    return listing
   }
 
   function treeEntry(file: RepoFile) {
