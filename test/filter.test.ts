@@ -9,6 +9,11 @@ import { parquetWriteFile } from 'hyparquet-writer'
 import { readManifest, repoDir } from '../fixtures/index.js'
 import { ExitCode } from '../src/errors.js'
 import { footerGuess } from '../src/parquet/footer.js'
+import { fileSource } from '../src/parquet/source.js'
+import { compilePredicate } from '../src/query/compile.js'
+import { predicateFromFlags } from '../src/query/flags.js'
+import { selectRows } from '../src/query/select.js'
+import { closeSources, openSources } from '../src/sources.js'
 import { useFixtureHub } from './support/fixtureHub.js'
 import { runCli, spawnCli, tempDir } from './support/cli.js'
 import { duck, sqlString } from './support/duckdb.js'
@@ -123,6 +128,27 @@ describe('filter', () => {
     const both = await runCli(['filter', localDir(), '--split', 'SWE_Smith'], fixture.env)
     assert.equal(both.code, ExitCode.usage)
     assert.match(both.stderr, /give either files or --split, not both/)
+  })
+
+  test('huge row groups read in slices give exactly the rows of a whole-row-group read', async () => {
+    const file = manifest.files.find((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench' && f.shard === 0)!
+    const select = async (sliceBytes?: number) => {
+      const opened = openSources([{ name: file.path, origin: 'local', size: file.size, open: () => fileSource(join(repoDir('tiny'), file.path)) }])
+      const ids: unknown[] = []
+      let batches = 0
+      await selectRows(opened, {
+        predicate: compilePredicate(predicateFromFlags({ reward: '>=0' })), columns: ['trajectory_id', 'messages'], sliceBytes,
+        onMatch: async ({ batch, rows }) => { batches++; for (const row of rows) ids.push(batch.columns.trajectory_id![row]) },
+      })
+      await closeSources(opened)
+      return { ids, batches }
+    }
+    const whole = await select()
+    const sliced = await select(20_000)
+    assert.ok(sliced.batches > whole.batches, `${sliced.batches} slices`)
+    assert.deepEqual(sliced.ids, whole.ids)
+    const expected = await duck(`SELECT trajectory_id FROM read_parquet(${sqlString(join(repoDir('tiny'), file.path))}) WHERE reward >= 0`)
+    assert.deepEqual(whole.ids, expected.map((row) => row.trajectory_id))
   })
 
   test('a bad --where is a usage error pointing at the token', async () => {

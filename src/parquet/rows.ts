@@ -34,13 +34,15 @@ export interface ReadOptions {
   /** STRING values as UTF-8 `Uint8Array` instead of JS strings (for byte-level writers). */
   rawStrings?: boolean
   /**
-   * Row groups larger than this (uncompressed) are read in row slices through their offset index,
-   * when they have one, so memory stays near this size (default 256 MB).
+   * Row groups larger than this (uncompressed) are read in row slices — through their offset index, or
+   * for local files by decompressing only each slice's pages — so memory stays near this size (default 64 MB).
    */
   sliceBytes?: number
   /** Called as each row group (or slice) starts being fetched: lets tests count what is in memory. */
   onFetch?: (rowGroup: number, rowStart: number, rowEnd: number) => void
 }
+
+const defaultSliceBytes = 64 * 1024 * 1024
 
 /** Top-level column names in schema order. */
 export function columnNames(metadata: FileMetaData): string[] {
@@ -63,6 +65,7 @@ interface Piece {
   start: number
   end: number
   sliced: boolean
+  indexed: boolean
 }
 
 /**
@@ -76,7 +79,7 @@ export async function* readBatches(source: ByteSource, metadata: FileMetaData, o
   for (const column of columns) {
     if (!names.includes(column)) throw new CoderforgeError(`${source.name} has no column '${column}' (columns: ${names.join(', ')})`)
   }
-  const pieces = planPieces(metadata, columns, options)
+  const pieces = planPieces(metadata, columns, options, source.cheapRereads ?? false)
   const prefetch = prefetchingBuffer(source)
   const fetchPiece = (piece: Piece) => {
     options.onFetch?.(piece.rowGroup, piece.start, piece.end)
@@ -93,8 +96,8 @@ export async function* readBatches(source: ByteSource, metadata: FileMetaData, o
   }
 }
 
-function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions): Piece[] {
-  const sliceBytes = options.sliceBytes ?? 256 * 1024 * 1024
+function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions, cheapRereads: boolean): Piece[] {
+  const sliceBytes = options.sliceBytes ?? defaultSliceBytes
   const pieces: Piece[] = []
   let groupStart = 0
   for (const [index, group] of metadata.row_groups.entries()) {
@@ -107,11 +110,12 @@ function planPieces(metadata: FileMetaData, columns: string[], options: ReadOpti
       const uncompressed = chunks.reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)
       // single-page chunks get no offset index, and need none: only the large ones must have it
       const indexed = chunks.every((chunk) => Number(chunk.meta_data?.total_uncompressed_size ?? 0) < 1 << 20 || chunk.offset_index_offset !== undefined)
-      if (uncompressed > sliceBytes && indexed && rows > 1) {
+      // without an index a slice re-reads whole chunks but decompresses only its own pages: fine on local disk
+      if (uncompressed > sliceBytes && (indexed || cheapRereads) && rows > 1) {
         const step = Math.max(1, Math.floor(rows * sliceBytes / uncompressed))
-        for (let s = start; s < end; s += step) pieces.push({ rowGroup: index, start: s, end: Math.min(end, s + step), sliced: true })
+        for (let s = start; s < end; s += step) pieces.push({ rowGroup: index, start: s, end: Math.min(end, s + step), sliced: true, indexed })
       } else {
-        pieces.push({ rowGroup: index, start, end, sliced: false })
+        pieces.push({ rowGroup: index, start, end, sliced: false, indexed })
       }
     }
     groupStart += rows
@@ -128,7 +132,7 @@ async function decodePiece(file: AsyncBuffer, metadata: FileMetaData, columns: s
     rowStart: piece.start,
     rowEnd: piece.end,
     compressors,
-    useOffsetIndex: piece.sliced,
+    useOffsetIndex: piece.sliced && piece.indexed,
     parsers: rawStrings ? { stringFromBytes: (bytes: Uint8Array) => bytes } : undefined,
     onChunk: ({ columnName, columnData, rowStart }) => { chunks.get(columnName)?.push({ rowStart, data: columnData }) },
   })

@@ -6,6 +6,8 @@ export interface ByteSource extends AsyncBuffer {
   name: string
   /** Network bytes fetched for this file so far (remote sources only). */
   bytesFetched?(): number
+  /** Reading a range twice is cheap (a local file in the page cache), so huge row groups may be read in slices. */
+  cheapRereads?: boolean
   close?(): Promise<void>
 }
 
@@ -19,6 +21,7 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
   return {
     name: path,
     byteLength: size,
+    cheapRereads: true,
     async slice(start: number, end = size) {
       if (!handle) throw new Error(`${path}: read after close`)
       const length = Math.max(0, Math.min(end, size) - start)

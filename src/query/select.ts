@@ -24,6 +24,8 @@ export interface SelectOptions {
   sample?: { n: number, seed: number }
   /** Files scanned at once in phase 1 (default 8). */
   concurrency?: number
+  /** Memory budget per read: larger row groups are read in slices (see ReadOptions.sliceBytes). */
+  sliceBytes?: number
   /** Receives matches in shard order, then row order, whatever the concurrency. */
   onMatch(match: Match): Promise<void>
   /** Called when a file's phase 2 is done. */
@@ -107,10 +109,13 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
     }
     const columns = [...new Set([...output, ...predicate.messageColumns])]
     const groups = [...byGroup.keys()].sort((a, b) => a - b)
-    for await (const batch of readBatches(source.source, source.metadata, { columns, rowGroups: groups, rawStrings: options.rawStrings })) {
+    for await (const batch of readBatches(source.source, source.metadata, { columns, rowGroups: groups, rawStrings: options.rawStrings, sliceBytes: options.sliceBytes })) {
       report.rowGroupsRead++
       if (predicate.smallColumns.length === 0) report.rowsScanned += batch.numRows
-      const candidates = byGroup.get(batch.rowGroup)!.map((row) => row - batch.rowStart)
+      // a huge row group arrives in slices: each slice takes the candidates within its own rows
+      const candidates = byGroup.get(batch.rowGroup)!
+        .filter((row) => row >= batch.rowStart && row < batch.rowStart + batch.numRows)
+        .map((row) => row - batch.rowStart)
       let rows = predicate.filterMessages(batch, candidates)
       if (options.limit !== undefined && report.rowsWritten + rows.length >= options.limit) {
         rows = rows.slice(0, options.limit - report.rowsWritten)
