@@ -35,14 +35,14 @@ export interface ReadOptions {
   rawStrings?: boolean
   /**
    * Row groups larger than this (uncompressed) are read in row slices — through their offset index, or
-   * for local files by decompressing only each slice's pages — so memory stays near this size (default 64 MB).
+   * for local files by decompressing only each slice's pages — so memory stays near this size (default 128 MB).
    */
   sliceBytes?: number
   /** Called as each row group (or slice) starts being fetched: lets tests count what is in memory. */
   onFetch?: (rowGroup: number, rowStart: number, rowEnd: number) => void
 }
 
-const defaultSliceBytes = 64 * 1024 * 1024
+const defaultSliceBytes = 128 * 1024 * 1024
 
 /** Top-level column names in schema order. */
 export function columnNames(metadata: FileMetaData): string[] {
