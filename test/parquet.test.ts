@@ -4,6 +4,7 @@ import { describe, test } from 'node:test'
 import { readManifest, repoDir } from '../fixtures/index.js'
 import { describeFile } from '../src/parquet/describe.js'
 import { readFooter, footerGuess } from '../src/parquet/footer.js'
+import { findRow } from '../src/parquet/lookup.js'
 import { readBatches, type RowBatch } from '../src/parquet/rows.js'
 import { fileSource, type ByteSource } from '../src/parquet/source.js'
 import { parseMessages, repoOf, runOf, summarizeMessages, taskOf } from '../src/trajectory/messages.js'
@@ -122,6 +123,29 @@ describe('parquet reader', () => {
     const messages = metadata.row_groups[0]!.columns.find((c) => c.meta_data?.path_in_schema[0] === 'messages')!.meta_data!
     const bytes = reads.reduce((sum, [a, b]) => sum + b - a, 0)
     assert.ok(bytes < Number(messages.total_compressed_size), `read ${bytes} bytes, less than the messages chunk alone`)
+  })
+
+  test('a lookup reads only the row group whose trajectory_id statistics can hold the key', async () => {
+    const shards = manifest.files.filter((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')
+    const opened = await Promise.all(shards.map(async (f) => {
+      const counted = await countingSource(pathOf(f.path))
+      return { ...counted, file: { source: counted.source, metadata: await readFooter(counted.source) } }
+    }))
+    for (const [shard, { file }] of opened.entries()) {
+      const expected = await duck(`SELECT trajectory_id AS id, file_row_number AS row FROM read_parquet(${sqlString(file.source.name)}, file_row_number = true)`)
+      for (const { id, row } of expected) {
+        for (const counted of opened) counted.reads.length = 0
+        const found = await findRow(opened.map((o) => o.file), 'trajectory_id', String(id))
+        assert.ok(found, String(id))
+        assert.equal(found.file, file)
+        assert.equal(found.row, Number(row))
+        assert.equal(found.rowGroupsRead, 1, `${String(id)}: the other row groups are ruled out by their statistics`)
+        const chunk = file.metadata.row_groups[found.rowGroup]!.columns.find((c) => c.meta_data?.path_in_schema[0] === 'trajectory_id')!.meta_data!
+        const chunkStart = Number(chunk.dictionary_page_offset || chunk.data_page_offset)
+        assert.deepEqual(opened.flatMap((o, i) => o.reads.map((r) => [i, ...r])), [[shard, chunkStart, chunkStart + Number(chunk.total_compressed_size)]])
+      }
+    }
+    await Promise.all(opened.map((o) => o.close()))
   })
 })
 
