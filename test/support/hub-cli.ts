@@ -1,6 +1,6 @@
 /**
  * Serve a folder as a dataset repository through the local Hub emulator, for trying coderforge by hand:
- *   npm run hub -- fixtures/data/tiny/repo [--repo ID] [--port N] [--page-size N] [--bandwidth BYTES_PER_S]
+ *   npm run hub -- fixtures/data/tiny/repo [--repo ID] [--port N] [--cdn-port N] [--page-size N] [--bandwidth BYTES_PER_S]
  *                  [--latency MS] [--gated] [--token T]
  * Prints the HF_ENDPOINT to export; serves until Ctrl-C.
  */
@@ -12,6 +12,7 @@ const { values, positionals } = parseArgs({
   options: {
     repo: { type: 'string', default: 'togethercomputer/CoderForge-Preview' },
     port: { type: 'string' },
+    'cdn-port': { type: 'string' },
     'page-size': { type: 'string', default: '1000' },
     bandwidth: { type: 'string' },
     latency: { type: 'string', default: '0' },
@@ -21,7 +22,7 @@ const { values, positionals } = parseArgs({
 })
 const dir = positionals[0]
 if (!dir) {
-  console.error('usage: npm run hub -- <repo dir> [--repo ID] [--port N] [--page-size N] [--bandwidth BYTES_PER_S] [--latency MS] [--gated] [--token T]')
+  console.error('usage: npm run hub -- <repo dir> [--repo ID] [--port N] [--cdn-port N] [--page-size N] [--bandwidth BYTES_PER_S] [--latency MS] [--gated] [--token T]')
   process.exit(2)
 }
 const hub = await startHub({
@@ -31,6 +32,7 @@ const hub = await startHub({
   bandwidth: values.bandwidth ? Number(values.bandwidth) : undefined,
   latencyMs: Number(values.latency),
   hubPort: values.port ? Number(values.port) : undefined,
+  cdnPort: values['cdn-port'] ? Number(values['cdn-port']) : undefined,
 })
 console.log(`HF_ENDPOINT=${hub.endpoint}`)
 console.log(`serving ${values.repo} from ${dir} (CDN ${hub.cdnOrigin}); Ctrl-C to stop`)

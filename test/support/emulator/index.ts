@@ -29,6 +29,8 @@ export interface HubOptions {
   host?: string
   /** Port of the Hub origin (default: any free port). */
   hubPort?: number
+  /** Port of the CDN origin (default: any free port). */
+  cdnPort?: number
 }
 
 /** A dataset repository served from a folder. */
@@ -119,7 +121,8 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
   const linkTtl = options.linkTtlSeconds ?? 3600
   let bandwidth = options.bandwidth
   let latency = options.latencyMs ?? 0
-  let notBefore = 0
+  // links carry the generation they were issued in; expireLinks() starts a new one
+  let linkGeneration = 0
   const requests: RequestRecord[] = []
   let faults: ActiveFault[] = []
   const sockets = new Set<Socket>()
@@ -174,7 +177,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     const fault = takeFault(target, url.pathname, file && decodeURIComponent(file), req.headers.range)
     if (fault && applyStatusFault(fault, res)) return
     const cacheMatch = /^\/api\/resolve-cache\/datasets\/([^/]+\/[^/]+)\/([0-9a-f]{40})\/(.+)$/.exec(url.pathname)
-    if (cacheMatch) return serveResolveCache(req, res, cacheMatch[1]!, cacheMatch[2]!, decodeURIComponent(cacheMatch[3]!), counter)
+    if (cacheMatch) return serveResolveCache(req, res, cacheMatch[1]!, cacheMatch[2]!, decodeURIComponent(cacheMatch[3]!), fault, counter)
     if (!repoId || (!resolveMatch && !apiMatch)) return sendError(res, 404, undefined, 'Sorry, we can\'t find the page you are looking for.')
     const renamedTo = renames.get(repoId)
     if (renamedTo) {
@@ -190,7 +193,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
         ? sendError(res, 403, 'GatedRepo', `Access to dataset ${repoId} is restricted and you are not in the authorized list. Visit ${origin(req)}/datasets/${repoId} to ask for access.`)
         : sendError(res, 401, 'GatedRepo', `Access to dataset ${repoId} is restricted. You must have access to it and be authenticated to access it. Please log in.`)
     }
-    if (resolveMatch) return resolveFile(req, res, repo!, rest, counter)
+    if (resolveMatch) return resolveFile(req, res, repo!, rest, fault, counter)
     const kind = apiMatch![2]
     if (!kind) return sendJson(res, repoInfo(repo!, repo!.commits.at(-1)!, url.searchParams.get('blobs') === 'true'), counter)
     if (kind === 'parquet') return sendJson(res, parquetListing(req, repo!, rest), counter)
@@ -301,7 +304,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     sendJson(res, page, counter)
   }
 
-  function resolveFile(req: IncomingMessage, res: ServerResponse, repo: EmulatedRepo, rest: string, counter: { bytes: number }): void {
+  function resolveFile(req: IncomingMessage, res: ServerResponse, repo: EmulatedRepo, rest: string, fault: FaultSpec | undefined, counter: { bytes: number }): void {
     const { revision, path: encodedPath } = splitRevision(rest)
     const path = decodeURIComponent(encodedPath)
     const commit = commitFor(repo, revision)
@@ -321,11 +324,11 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
       res.setHeader('Accept-Ranges', 'bytes')
       res.statusCode = 200
       if (req.method === 'HEAD') return void res.end()
-      return void streamFile(req, res, file, 0, file.size - 1, undefined, counter)
+      return void streamFile(req, res, file, 0, file.size - 1, fault, counter)
     }
     const expires = Math.floor(Date.now() / 1000) + linkTtl
     const cdnPath = `/repos/${file.sha256.slice(0, 2)}/${file.sha256.slice(2, 4)}/${file.sha256}`
-    const issued = Date.now()
+    const issued = linkGeneration
     const location = `${cdnOrigin}${cdnPath}?response-content-disposition=${encodeURIComponent(`inline; filename*=UTF-8''${path.split('/').pop()}`)}` +
       `&Expires=${expires}&Issued=${issued}&Signature=${sign(cdnPath, expires, issued)}&Key-Pair-Id=EMULATOR`
     const body = `Found. Redirecting to ${location}`
@@ -341,13 +344,15 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     res.end(req.method === 'HEAD' ? undefined : body)
   }
 
-  function serveResolveCache(req: IncomingMessage, res: ServerResponse, repoId: string, commit: string, path: string, counter: { bytes: number }): void {
+  function serveResolveCache(
+    req: IncomingMessage, res: ServerResponse, repoId: string, commit: string, path: string, fault: FaultSpec | undefined, counter: { bytes: number },
+  ): void {
     const repo = repos.get(repoId)
     const file = repo?.commits.includes(commit) ? repo.files.find((f) => f.path === path) : undefined
     if (!file) return sendError(res, 404, 'EntryNotFound', `${path} does not exist on "${commit}"`)
     res.writeHead(200, { 'Content-Length': file.size, ETag: `"${file.oid}"`, 'X-Repo-Commit': commit, 'Content-Type': 'text/plain; charset=utf-8' })
     if (req.method === 'HEAD') return void res.end()
-    void streamFile(req, res, file, 0, file.size - 1, undefined, counter)
+    void streamFile(req, res, file, 0, file.size - 1, fault, counter)
   }
 
   // ---------------------------------------------------------------- CDN origin
@@ -367,7 +372,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     const expires = Number(url.searchParams.get('Expires'))
     const issued = Number(url.searchParams.get('Issued'))
     const valid = file && url.searchParams.get('Signature') === sign(url.pathname, expires, issued) &&
-      expires * 1000 > Date.now() && issued >= notBefore
+      expires * 1000 > Date.now() && issued === linkGeneration
     if (!valid) {
       res.writeHead(403, { 'Content-Type': 'application/xml' })
       return void res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access denied</Message></Error>')
@@ -495,7 +500,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     return true
   }
 
-  const [hubPort, cdnPort] = await Promise.all([listen(hub, options.host, options.hubPort), listen(cdn, options.host)])
+  const [hubPort, cdnPort] = await Promise.all([listen(hub, options.host, options.hubPort), listen(cdn, options.host, options.cdnPort)])
   const host = options.host ?? '127.0.0.1'
   const endpoint = `http://${host}:${hubPort}`
   const cdnOrigin = `http://${host}:${cdnPort}`
@@ -521,7 +526,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     clearFaults: () => { faults = [] },
     setBandwidth: (value) => { bandwidth = value },
     setLatency: (value) => { latency = value },
-    expireLinks: () => { notBefore = Date.now() + 1 },
+    expireLinks: () => { linkGeneration++ },
     commitOf: (id, revision = 'main') => commitFor(repoOrThrow(id), revision)!,
     advanceMain: (id) => addCommit(repoOrThrow(id)),
     sha256Of: (id, path) => repoOrThrow(id).files.find((f) => f.path === path)!.sha256,
