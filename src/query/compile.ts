@@ -1,241 +1,283 @@
+/**
+ * Evaluation: an expression compiled once into a filter over column-oriented batches.
+ *
+ * Null semantics are SQL's (three-valued logic, as DuckDB evaluates the same predicate): a test on a
+ * null value is null, `not null` is null, `false and null` is false, `true or null` is true, and a row
+ * is selected only when the whole predicate is true. Values that cannot be derived are null: `run`
+ * without `_runN`, `repo` when no rule applies, and every message-derived value (`turns`, `tool_calls`,
+ * `messages_count`, `uses_tool(…)`, `ends_with_finish`) when `messages` is null or not a JSON array.
+ * `is null` is never null. Strings compare by code point; a NaN reward compares false to everything.
+ */
 import { repoOf, runOf, summarizeMessages, taskOf, type TrajectorySummary } from '../trajectory/messages.js'
-import type { Expr, Literal } from './parse.js'
+import { fields } from './fields.js'
+import type { CompareOp, Expr, Value } from './parse.js'
+import { canSkipRowGroup, isLarge, planScan, type RowGroupMeta, type ScanPlan } from './plan.js'
+import { compareText, wildcardRegExp } from './text.js'
 
-/** Columns a batch holds: strings as JS strings or UTF-8 bytes, numbers, lists. */
+/** Rows in columns. String columns may hold JS strings or UTF-8 bytes; numbers may be bigints. */
 export interface Batch {
   columns: Record<string, ArrayLike<unknown> | undefined>
   numRows: number
 }
 
-/** Min/max statistics of one row group, by column. */
-export type RowGroupStats = Record<string, { min: unknown, max: unknown } | undefined>
-
-/** A predicate compiled for the two-phase scan. */
-export interface CompiledPredicate {
-  /** Small columns phase 1 reads to decide. Empty: every row is a candidate without reading. */
-  smallColumns: string[]
-  /** Columns phase 2 needs to finish deciding (messages and whatever the message part names). */
-  messageColumns: string[]
-  /** Phase 1: the rows of a batch that pass everything decidable from small columns. */
-  filterSmall(batch: Batch): number[]
-  /** Phase 2: of those rows, the ones that pass the message-derived part. */
-  filterMessages(batch: Batch, rows: number[]): number[]
-  /** True when statistics prove no row of the row group can match. */
-  canSkip(stats: RowGroupStats): boolean
+/** Options for {@link compileFilter}. */
+export interface FilterOptions {
+  /**
+   * Treat every large-column test (messages, tools, chat_template_applied, and what derives from
+   * them) as unknown, and keep the rows the predicate could still select once they are known.
+   */
+  deferLarge?: boolean
 }
 
-const messageFields = new Set(['turns', 'tool_calls', 'messages_count'])
-const derivedFrom: Record<string, string[]> = { task: ['trajectory_id'], run: ['trajectory_id'], repo: ['trajectory_id', 'image'] }
+/** Indexes of the rows of a batch that pass (among `rows`, default all), in ascending order. */
+export type BatchFilter = (batch: Batch, rows?: ArrayLike<number>) => number[]
 
-/** Compile an expression; its top-level `and` terms are split into a small-column part and a messages part. */
+/** Compile an expression once into a filter over batches. */
+export function compileFilter(expr: Expr, options: FilterOptions = {}): BatchFilter {
+  const bind = compileNode(expr, options.deferLarge ?? false)
+  const keep = options.deferLarge ? (truth: Truth) => truth !== false : (truth: Truth) => truth === true
+  return (batch, rows) => {
+    const test = bind(new RowValues(batch))
+    const selected: number[] = []
+    if (rows) {
+      for (let i = 0; i < rows.length; i++) if (keep(test(rows[i]!))) selected.push(rows[i]!)
+    } else {
+      for (let row = 0; row < batch.numRows; row++) if (keep(test(row))) selected.push(row)
+    }
+    return selected
+  }
+}
+
+/** A predicate compiled for a two-phase scan (see {@link ScanPlan}). */
+export interface CompiledPredicate extends ScanPlan {
+  expr: Expr
+  /**
+   * Phase 1, on a batch holding `phase1Columns`: the rows the predicate may select. They all match
+   * when `phase2Columns` is empty.
+   */
+  filterSmall: BatchFilter
+  /** Phase 2, on a batch holding `phase2Columns`: the rows among `rows` that match. */
+  filterLarge(batch: Batch, rows: number[]): number[]
+  /** The predicate on one row given as an object. */
+  matches(row: Record<string, unknown>): boolean
+  /** Statistics prove that no row of this row group matches. */
+  canSkip(rowGroup: RowGroupMeta): boolean
+}
+
+/** Compile an expression for a two-phase scan. */
 export function compilePredicate(expr: Expr): CompiledPredicate {
-  const terms = conjuncts(expr)
-  const small = terms.filter((term) => !needsMessages(term))
-  const large = terms.filter(needsMessages)
-  const smallTest = compile(small)
-  const largeTest = compile(large)
-  const smallColumns = [...new Set(small.flatMap(columnsOf))]
+  const plan = planScan(expr)
+  const exact = compileFilter(expr)
+  const candidates = isLarge(expr) ? compileFilter(expr, { deferLarge: true }) : exact
   return {
-    smallColumns,
-    messageColumns: large.length ? [...new Set(['messages', ...large.flatMap(columnsOf)])] : [],
-    filterSmall(batch) {
-      const rows: number[] = []
-      if (small.length === 0) {
-        for (let i = 0; i < batch.numRows; i++) rows.push(i)
-        return rows
-      }
-      const view = rowView(batch)
-      for (let i = 0; i < batch.numRows; i++) if (smallTest(view.at(i))) rows.push(i)
-      return rows
+    expr,
+    ...plan,
+    filterSmall: candidates,
+    filterLarge: (batch, rows) => (plan.phase2Columns.length ? exact(batch, rows) : rows),
+    matches(row) {
+      const columns = Object.fromEntries(Object.entries(row).map(([name, value]) => [name, [value]]))
+      return exact({ columns, numRows: 1 }).length === 1
     },
-    filterMessages(batch, rows) {
-      if (large.length === 0) return rows
-      const view = rowView(batch)
-      return rows.filter((i) => largeTest(view.at(i)))
-    },
-    canSkip(stats) {
-      return small.some((term) => provablyEmpty(term, stats))
-    },
+    canSkip: (rowGroup) => canSkipRowGroup(expr, rowGroup),
   }
 }
 
-function conjuncts(expr: Expr): Expr[] {
-  if (expr.kind === 'and') return [...conjuncts(expr.left), ...conjuncts(expr.right)]
-  return expr.kind === 'true' ? [] : [expr]
-}
+type Truth = boolean | null
+type Test = (row: number) => Truth
+/** A compiled node, bound to one batch's values at a time. */
+type Bound = (values: RowValues) => Test
 
-function needsMessages(expr: Expr): boolean {
+function compileNode(expr: Expr, deferLarge: boolean): Bound {
   switch (expr.kind) {
-    case 'and': case 'or': return needsMessages(expr.left) || needsMessages(expr.right)
-    case 'not': return needsMessages(expr.expr)
-    case 'uses_tool': case 'ends_with_finish': return true
-    case 'id_set': case 'true': return false
-    default: return messageFields.has(expr.field)
-  }
-}
-
-/** Physical columns an expression reads. */
-function columnsOf(expr: Expr): string[] {
-  switch (expr.kind) {
-    case 'and': case 'or': return [...columnsOf(expr.left), ...columnsOf(expr.right)]
-    case 'not': return columnsOf(expr.expr)
-    case 'uses_tool': case 'ends_with_finish': return ['messages']
-    case 'id_set': return ['trajectory_id']
-    case 'true': return []
-    default: return messageFields.has(expr.field) ? ['messages'] : derivedFrom[expr.field] ?? [expr.field]
-  }
-}
-
-interface Row {
-  get(field: string): Literal
-  summary(): TrajectorySummary | undefined
-}
-
-const textDecoder = new TextDecoder()
-
-/** Lazy access to the fields of one row of a batch (decoding bytes, deriving task/run/repo, parsing messages). */
-function rowView(batch: Batch) {
-  let index = 0
-  let summary: TrajectorySummary | undefined | null = null
-  const text = (name: string): string | null => {
-    const value = batch.columns[name]?.[index]
-    if (value === null || value === undefined) return null
-    return value instanceof Uint8Array ? textDecoder.decode(value) : String(value)
-  }
-  const row: Row = {
-    get(field) {
-      switch (field) {
-        case 'reward': {
-          const value = batch.columns.reward?.[index]
-          return value === null || value === undefined ? null : Number(value)
+    case 'and': {
+      const left = compileNode(expr.left, deferLarge)
+      const right = compileNode(expr.right, deferLarge)
+      return (values) => {
+        const a = left(values)
+        const b = right(values)
+        return (row) => {
+          const x = a(row)
+          if (x === false) return false
+          const y = b(row)
+          return y === false ? false : x === null || y === null ? null : true
         }
-        case 'task': { const id = text('trajectory_id'); return id === null ? null : taskOf(id) }
-        case 'run': { const id = text('trajectory_id'); return id === null ? null : runOf(id) ?? null }
-        case 'repo': { const id = text('trajectory_id'); return id === null ? null : repoOf(id, text('image') ?? undefined) ?? null }
-        case 'turns': return row.summary()?.assistantTurns ?? null
-        case 'messages_count': return row.summary()?.messages ?? null
-        case 'tool_calls': {
-          const calls = row.summary()?.toolCalls
-          return calls ? Object.values(calls).reduce((a, b) => a + b, 0) : null
-        }
-        default: return text(field)
-      }
-    },
-    summary() {
-      if (summary === null) {
-        const messages = text('messages')
-        try {
-          summary = messages === null ? undefined : summarizeMessages(messages)
-        } catch {
-          summary = undefined // unparseable messages match no message predicate
-        }
-      }
-      return summary
-    },
-  }
-  return {
-    at(i: number): Row {
-      index = i
-      summary = null
-      return row
-    },
-  }
-}
-
-type Test = (row: Row) => boolean
-
-function compile(terms: Expr[]): Test {
-  const tests = terms.map(compileExpr)
-  return (row) => tests.every((test) => test(row))
-}
-
-function compileExpr(expr: Expr): Test {
-  switch (expr.kind) {
-    case 'true': return () => true
-    case 'and': { const a = compileExpr(expr.left); const b = compileExpr(expr.right); return (row) => a(row) && b(row) }
-    case 'or': { const a = compileExpr(expr.left); const b = compileExpr(expr.right); return (row) => a(row) || b(row) }
-    case 'not': { const a = compileExpr(expr.expr); return (row) => !a(row) }
-    case 'null': return (row) => row.get(expr.field) === null
-    case 'compare': {
-      const { field, op, value } = expr
-      return (row) => {
-        const actual = row.get(field)
-        if (actual === null || value === null) return false
-        return compareValues(actual, op, value)
       }
     }
+    case 'or': {
+      const left = compileNode(expr.left, deferLarge)
+      const right = compileNode(expr.right, deferLarge)
+      return (values) => {
+        const a = left(values)
+        const b = right(values)
+        return (row) => {
+          const x = a(row)
+          if (x === true) return true
+          const y = b(row)
+          return y === true ? true : x === null || y === null ? null : false
+        }
+      }
+    }
+    case 'not': {
+      const inner = compileNode(expr.expr, deferLarge)
+      return (values) => {
+        const test = inner(values)
+        return (row) => {
+          const x = test(row)
+          return x === null ? null : !x
+        }
+      }
+    }
+    case 'constant': return () => () => expr.value
+    default: break
+  }
+  if (deferLarge && isLarge(expr)) return () => () => null
+  switch (expr.kind) {
+    case 'uses_tool': return (values) => (row) => {
+      const summary = values.summary(row)
+      return summary ? (summary.toolCalls[expr.tool] ?? 0) > 0 : null
+    }
+    case 'ends_with_finish': return (values) => (row) => values.summary(row)?.endsWithFinish ?? null
+    case 'is_null': return (values) => {
+      const read = values.reader(expr.field)
+      return (row) => read(row) === null
+    }
+    case 'compare': return leaf(expr.field, comparison(expr.op, expr.value))
     case 'in': {
-      const values = new Set(expr.values)
-      return (row) => {
-        const actual = row.get(expr.field)
-        return actual !== null && values.has(actual)
+      const set = new Set<Value>(expr.values)
+      return leaf(expr.field, (value) => set.has(value))
+    }
+    case 'between': {
+      const { low, high } = expr
+      return leaf(expr.field, (value) => order(value, low) >= 0 && order(value, high) <= 0)
+    }
+    case 'like': case 'glob': {
+      const pattern = wildcardRegExp(expr.pattern, expr.kind)
+      return leaf(expr.field, (value) => pattern.test(value as string))
+    }
+    case 'regex': {
+      // a fresh RegExp without state (a /g or /y pattern would remember lastIndex between rows)
+      const pattern = new RegExp(expr.pattern.source, expr.pattern.flags.replace(/[gy]/g, ''))
+      return leaf(expr.field, (value) => pattern.test(value as string))
+    }
+  }
+}
+
+/** A test of one field's non-null value; null values give null. */
+function leaf(field: string, test: (value: Value) => boolean): Bound {
+  return (values) => {
+    const read = values.reader(field)
+    return (row) => {
+      const value = read(row)
+      return value === null ? null : test(value)
+    }
+  }
+}
+
+function comparison(op: CompareOp, expected: Value): (value: Value) => boolean {
+  switch (op) {
+    case '=': return (value) => value === expected
+    case '!=': return (value) => value !== expected
+    case '<': return (value) => order(value, expected) < 0
+    case '<=': return (value) => order(value, expected) <= 0
+    case '>': return (value) => order(value, expected) > 0
+    case '>=': return (value) => order(value, expected) >= 0
+  }
+}
+
+/** Negative, zero or positive; NaN (a NaN reward) makes every ordering test false. */
+function order(a: Value, b: Value): number {
+  return typeof a === 'string' ? compareText(a, b as string) : (a as number) - (b as number)
+}
+
+type Reader = (row: number) => Value | null
+
+const utf8 = new TextDecoder()
+
+/** The values of one batch's rows, read lazily: only the fields a test reaches are decoded. */
+class RowValues {
+  private readonly readers = new Map<string, Reader>()
+  private summaryRow = -1
+  private summaryValue: TrajectorySummary | undefined
+
+  constructor(private readonly batch: Batch) {}
+
+  /** A reader of `field`, remembering the last row it read (tests of one row share it). */
+  reader(field: string): Reader {
+    let reader = this.readers.get(field)
+    if (!reader) {
+      reader = remembered(this.derive(field))
+      this.readers.set(field, reader)
+    }
+    return reader
+  }
+
+  /** The row's messages summarised, or undefined when messages is null or not a JSON array. */
+  summary(row: number): TrajectorySummary | undefined {
+    if (row !== this.summaryRow) {
+      const messages = this.reader('messages')(row)
+      this.summaryRow = row
+      try {
+        this.summaryValue = typeof messages === 'string' ? summarizeMessages(messages) : undefined
+      } catch {
+        this.summaryValue = undefined
       }
     }
-    case 'between': return (row) => {
-      const actual = row.get(expr.field)
-      return actual !== null && expr.low !== null && expr.high !== null && actual >= expr.low && actual <= expr.high
-    }
-    case 'like': {
-      const pattern = likeToRegExp(expr.pattern)
-      return (row) => {
-        const actual = row.get(expr.field)
-        return actual !== null && pattern.test(String(actual))
+    return this.summaryValue
+  }
+
+  private derive(field: string): Reader {
+    const text = (name: string) => this.reader(name)
+    switch (field) {
+      case 'task': return mapText(text('trajectory_id'), taskOf)
+      case 'run': return mapText(text('trajectory_id'), runOf)
+      case 'repo': {
+        const id = text('trajectory_id')
+        const image = text('image')
+        return (row) => {
+          const value = id(row)
+          return value === null ? null : repoOf(value as string, (image(row) as string | null) ?? undefined) ?? null
+        }
       }
+      case 'turns': return (row) => this.summary(row)?.assistantTurns ?? null
+      case 'messages_count': return (row) => this.summary(row)?.messages ?? null
+      case 'tool_calls': return (row) => {
+        const calls = this.summary(row)?.toolCalls
+        return calls ? Object.values(calls).reduce((sum, n) => sum + n, 0) : null
+      }
+      default: return columnReader(this.batch.columns[field], fields[field]?.type ?? 'string')
     }
-    case 'regex': return (row) => {
-      const actual = row.get(expr.field)
-      return actual !== null && expr.pattern.test(String(actual))
+  }
+}
+
+function columnReader(column: ArrayLike<unknown> | undefined, type: 'string' | 'number'): Reader {
+  if (!column) return () => null
+  return type === 'number'
+    ? (row) => {
+      const value = column[row]
+      return value === null || value === undefined ? null : Number(value)
     }
-    case 'id_set': return (row) => expr.ids.has(String(row.get('trajectory_id')))
-    case 'uses_tool': return (row) => (row.summary()?.toolCalls[expr.tool] ?? 0) > 0
-    case 'ends_with_finish': return (row) => row.summary()?.endsWithFinish ?? false
+    : (row) => {
+      const value = column[row]
+      if (value === null || value === undefined) return null
+      return value instanceof Uint8Array ? utf8.decode(value) : String(value)
+    }
+}
+
+function mapText(read: Reader, derive: (text: string) => Value | undefined): Reader {
+  return (row) => {
+    const text = read(row)
+    return text === null ? null : derive(text as string) ?? null
   }
 }
 
-function compareValues(actual: NonNullable<Literal>, op: string, value: NonNullable<Literal>): boolean {
-  switch (op) {
-    case '=': return actual === value
-    case '!=': return actual !== value
-    case '<': return actual < value
-    case '<=': return actual <= value
-    case '>': return actual > value
-    default: return actual >= value
+function remembered(read: Reader): Reader {
+  let lastRow = -1
+  let last: Value | null = null
+  return (row) => {
+    if (row !== lastRow) {
+      last = read(row)
+      lastRow = row
+    }
+    return last
   }
-}
-
-/** SQL LIKE: `%` any run, `_` one character, the rest literal, whole value. */
-export function likeToRegExp(pattern: string): RegExp {
-  const body = [...pattern].map((c) => (c === '%' ? '.*' : c === '_' ? '.' : c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('')
-  return new RegExp(`^${body}$`, 's')
-}
-
-/** Can the statistics prove that no row satisfies `expr`? Conservative: unknown means no. */
-function provablyEmpty(expr: Expr, stats: RowGroupStats): boolean {
-  if (expr.kind !== 'compare' && expr.kind !== 'in' && expr.kind !== 'between') return false
-  const range = stats[expr.field]
-  if (!range) return false
-  const min = normalize(range.min)
-  const max = normalize(range.max)
-  if (min === undefined || max === undefined) return false
-  // string statistics may be truncated: the stored max is then a prefix of the true max
-  const above = (v: Literal) => (typeof v === 'string' && typeof max === 'string' ? v > max && !v.startsWith(max) : v !== null && v > max)
-  const below = (v: Literal) => v !== null && v < min
-  if (expr.kind === 'in') return expr.values.every((v) => v === null || above(v) || below(v))
-  if (expr.kind === 'between') return expr.low === null || expr.high === null || above(expr.low) || below(expr.high)
-  const { op, value } = expr
-  if (value === null || typeof value !== typeof min) return false
-  switch (op) {
-    case '=': return above(value) || below(value)
-    case '<': return min >= value
-    case '<=': return min > value
-    case '>': return typeof max === 'number' && typeof value === 'number' && max <= value
-    case '>=': return typeof max === 'number' && typeof value === 'number' && max < value
-    default: return min === max && min === value && typeof min === 'number'
-  }
-}
-
-function normalize(value: unknown): string | number | undefined {
-  if (typeof value === 'number' || typeof value === 'string') return value
-  if (typeof value === 'bigint') return Number(value)
-  return undefined
 }

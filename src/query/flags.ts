@@ -1,75 +1,109 @@
 import { readFileSync } from 'node:fs'
 import { UsageError } from '../errors.js'
-import { and, parseWhere, type Expr } from './parse.js'
+import { and, parseWhere, type CompareOp, type Expr } from './parse.js'
 
-/** Predicate options as the CLI takes them; each becomes a term of one `and`. */
+/** Predicate options as the CLI takes them (strings, as typed); each becomes a term of one `and`. */
 export interface PredicateFlags {
+  /** `1`, or a comparison: `>=1`, `<0`, `!=0`. */
   reward?: string
+  /** Comma-separated finish reasons, any of which matches. */
   finishReason?: string
+  /** Comma-separated SPDX licenses, any of which matches. */
   license?: string
+  /** Text the image contains, or a whole-value glob when it has `*` or `?`. */
   image?: string
-  /** owner/repo of the task (text or `*` glob). */
+  /** Text the task's `owner/repo` contains, or a glob (case-insensitive: repo is lowercase). */
   sourceRepo?: string
+  /** An exact trajectory_id, a glob (`*`, `?`), or `@FILE` with one id per line. */
   id?: string
+  /** Runs: `2`, `1,3`, `1-4`. */
   run?: string
   minTurns?: string
   maxTurns?: string
+  /** Tool names (repeatable or comma-separated); every one must be called. */
   usesTool?: string[]
   endsWithFinish?: boolean
+  /** An expression of the `--where` language. */
   where?: string
 }
 
-/** Build the expression the flags describe (the same AST `--where` parses to). */
+/**
+ * Build the expression the flags describe — the same AST `--where` parses to, so there is one
+ * evaluation (and one pruning) path. Terms on small columns come first: evaluation stops at the
+ * first false term, so rows they rule out never have their messages parsed.
+ */
 export function predicateFromFlags(flags: PredicateFlags): Expr {
   const terms: Expr[] = []
-  if (flags.reward !== undefined) {
-    const match = /^\s*(==|=|!=|<=|>=|<|>)?\s*(-?\d+(?:\.\d+)?)\s*$/.exec(flags.reward)
-    if (!match) throw new UsageError(`invalid --reward '${flags.reward}': use a value (1) or a comparison (>=1, <0, !=0)`)
-    const op = (match[1] === '==' || !match[1] ? '=' : match[1]) as '=' | '!=' | '<' | '<=' | '>' | '>='
-    terms.push({ kind: 'compare', op, field: 'reward', value: Number(match[2]) })
-  }
-  if (flags.finishReason) terms.push({ kind: 'in', field: 'finish_reason', values: list(flags.finishReason) })
-  if (flags.license) terms.push({ kind: 'in', field: 'license', values: list(flags.license) })
-  if (flags.image) terms.push({ kind: 'like', field: 'image', pattern: globToLike(flags.image) })
-  if (flags.sourceRepo) terms.push({ kind: 'like', field: 'repo', pattern: globToLike(flags.sourceRepo.toLowerCase()) })
-  if (flags.id) terms.push(idPredicate(flags.id))
-  if (flags.run) terms.push({ kind: 'in', field: 'run', values: list(flags.run).map((run) => integer(run, '--run')) })
-  if (flags.minTurns) terms.push({ kind: 'compare', op: '>=', field: 'turns', value: integer(flags.minTurns, '--min-turns') })
-  if (flags.maxTurns) terms.push({ kind: 'compare', op: '<=', field: 'turns', value: integer(flags.maxTurns, '--max-turns') })
-  for (const tool of flags.usesTool ?? []) terms.push({ kind: 'uses_tool', tool })
+  if (flags.reward !== undefined) terms.push(rewardTerm(flags.reward))
+  if (flags.finishReason !== undefined) terms.push(oneOf('finish_reason', flags.finishReason, '--finish-reason'))
+  if (flags.license !== undefined) terms.push(oneOf('license', flags.license, '--license'))
+  if (flags.image) terms.push(patternTerm('image', flags.image))
+  if (flags.sourceRepo) terms.push(patternTerm('repo', flags.sourceRepo.toLowerCase()))
+  if (flags.id) terms.push(idTerm(flags.id))
+  if (flags.run) terms.push(runTerm(flags.run))
+  if (flags.minTurns) terms.push({ kind: 'compare', op: '>=', field: 'turns', value: count(flags.minTurns, '--min-turns') })
+  if (flags.maxTurns) terms.push({ kind: 'compare', op: '<=', field: 'turns', value: count(flags.maxTurns, '--max-turns') })
+  for (const tool of (flags.usesTool ?? []).flatMap(list)) terms.push({ kind: 'uses_tool', tool })
   if (flags.endsWithFinish) terms.push({ kind: 'ends_with_finish' })
   if (flags.where) terms.push(parseWhere(flags.where))
   return and(terms)
 }
 
-/** `*` globs as LIKE patterns; a pattern without `*` matches as a substring. */
-function globToLike(glob: string): string {
-  const escaped = glob.replace(/%/g, '_')
-  return glob.includes('*') ? escaped.replace(/\*/g, '%') : `%${escaped}%`
+function rewardTerm(text: string): Expr {
+  const match = /^\s*(==|=|!=|<>|<=|>=|<|>)?\s*(-?(?:\d+(?:\.\d*)?|\.\d+))\s*$/.exec(text)
+  if (!match) throw new UsageError(`invalid --reward '${text}': use a value (1) or a comparison (>=1, <0, !=0)`)
+  const op = ({ '==': '=', '<>': '!=' } as Record<string, CompareOp>)[match[1] ?? ''] ?? (match[1] as CompareOp | undefined) ?? '='
+  return { kind: 'compare', op, field: 'reward', value: Number(match[2]) }
 }
 
-/** `--id` is an exact id, a `*` glob, or `@file` with one id per line. */
-function idPredicate(value: string): Expr {
+function oneOf(field: string, text: string, flag: string): Expr {
+  const values = list(text)
+  if (values.length === 0) throw new UsageError(`${flag} takes one or more comma-separated values, got '${text}'`)
+  return { kind: 'in', field, values }
+}
+
+/** A glob when the pattern has `*` or `?`, else a substring match. */
+function patternTerm(field: string, pattern: string): Expr {
+  return { kind: 'glob', field, pattern: /[*?]/.test(pattern) ? pattern : `*${pattern}*` }
+}
+
+function idTerm(value: string): Expr {
   if (value.startsWith('@')) {
+    const path = value.slice(1)
     let text: string
     try {
-      text = readFileSync(value.slice(1), 'utf8')
+      text = readFileSync(path, 'utf8')
     } catch {
-      throw new UsageError(`cannot read the id file ${value.slice(1)} (--id @FILE takes a file with one trajectory_id per line)`)
+      throw new UsageError(`cannot read the id file ${path} (--id @FILE takes a file with one trajectory_id per line)`)
     }
-    return { kind: 'id_set', ids: new Set(text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean)) }
+    const ids = [...new Set(text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean))]
+    if (ids.length === 0) throw new UsageError(`the id file ${path} lists no trajectory_id (one per line)`)
+    return { kind: 'in', field: 'trajectory_id', values: ids }
   }
-  return value.includes('*')
-    ? { kind: 'like', field: 'trajectory_id', pattern: globToLike(value) }
+  return /[*?]/.test(value)
+    ? { kind: 'glob', field: 'trajectory_id', pattern: value }
     : { kind: 'compare', op: '=', field: 'trajectory_id', value }
+}
+
+function runTerm(text: string): Expr {
+  const singles: number[] = []
+  const ranges: Expr[] = []
+  for (const item of list(text)) {
+    const range = /^(\d+)-(\d+)$/.exec(item)
+    if (range) ranges.push({ kind: 'between', field: 'run', low: Number(range[1]), high: Number(range[2]) })
+    else singles.push(count(item, '--run'))
+  }
+  const terms: Expr[] = singles.length ? [{ kind: 'in', field: 'run', values: singles }, ...ranges] : ranges
+  if (terms.length === 0) throw new UsageError(`--run takes run numbers such as 2, 1,3 or 1-4, got '${text}'`)
+  return terms.reduce((left, right) => ({ kind: 'or', left, right }))
 }
 
 function list(text: string): string[] {
   return text.split(',').map((item) => item.trim()).filter(Boolean)
 }
 
-function integer(text: string, flag: string): number {
+function count(text: string, flag: string): number {
   const value = Number(text)
-  if (!Number.isInteger(value) || value < 0) throw new UsageError(`${flag} takes a whole number, got '${text}'`)
+  if (text.trim() === '' || !Number.isInteger(value) || value < 0) throw new UsageError(`${flag} takes a whole number, got '${text}'`)
   return value
 }

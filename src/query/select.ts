@@ -2,8 +2,8 @@ import pLimit from 'p-limit'
 import { UsageError } from '../errors.js'
 import { columnNames, readBatches, type RowBatch } from '../parquet/rows.js'
 import type { OpenedSource } from '../sources.js'
-import type { CompiledPredicate, RowGroupStats } from './compile.js'
-import { sampleRank, sampleSmallest } from './sample.js'
+import type { CompiledPredicate } from './compile.js'
+import { sampleKeys } from './sample.js'
 
 /** A batch of matching rows, in output order. */
 export interface Match {
@@ -53,28 +53,30 @@ interface Candidates {
 
 /**
  * Select rows in two phases. Phase 1 reads only the small columns the predicate names (several files
- * at once; row groups whose statistics rule them out are not read). Phase 2 fetches the output
- * columns, and `messages` when the predicate needs it, only for row groups that still hold
- * candidates, file after file so that output order is deterministic.
+ * at once; row groups whose statistics rule them out are not read) and keeps the rows that may match.
+ * Phase 2 fetches the output columns, plus the predicate's own when it needs a large one (messages),
+ * only for row groups that still hold candidates, file after file so that output order is
+ * deterministic. `--sample` ranks the phase-1 candidates (see sample.ts); `--limit` stops the scan.
  */
 export async function selectRows(opened: Promise<OpenedSource>[], options: SelectOptions): Promise<SelectReport> {
   const { predicate } = options
-  if (options.sample && predicate.messageColumns.length) {
+  if (options.sample && predicate.phase2Columns.length) {
     throw new UsageError('--sample works with predicates on small columns (reward, license, ids…); combine it with message-based filters in two runs')
   }
   const report: SelectReport = { files: opened.length, rowGroups: 0, rowGroupsSkipped: 0, rowGroupsRead: 0, rowsScanned: 0, rowsWritten: 0 }
   const limit = pLimit(options.concurrency ?? 8)
-  const phase1Columns = [...new Set([...predicate.smallColumns, ...(options.sample ? ['trajectory_id'] : [])])]
+  const phase1Columns = [...new Set([...predicate.phase1Columns, ...(options.sample ? ['trajectory_id'] : [])])]
   let stopped = false
 
   const scan = (source: OpenedSource) => limit(async (): Promise<Candidates> => {
+    requireColumns(source, [...phase1Columns, ...predicate.phase2Columns], 'the predicate reads it')
     const byGroup = new Map<number, number[]>()
     const ids = new Map<number, string>()
     const groups: number[] = []
     let groupStart = 0
     for (const [index, group] of source.metadata.row_groups.entries()) {
       report.rowGroups++
-      if (predicate.canSkip(groupStats(group.columns))) report.rowGroupsSkipped++
+      if (predicate.canSkip(group)) report.rowGroupsSkipped++
       else if (phase1Columns.length) groups.push(index)
       else byGroup.set(index, range(groupStart, groupStart + Number(group.num_rows)))
       groupStart += Number(group.num_rows)
@@ -102,21 +104,18 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
   return report
 
   async function emitFile(source: OpenedSource, byGroup: Map<number, number[]>): Promise<void> {
-    const present = columnNames(source.metadata)
-    const output = options.columns ?? present
-    for (const column of output) {
-      if (!present.includes(column)) throw new UsageError(`${source.ref.name} has no column '${column}' (columns: ${present.join(', ')})`)
-    }
-    const columns = [...new Set([...output, ...predicate.messageColumns])]
+    const output = options.columns ?? columnNames(source.metadata)
+    requireColumns(source, output, 'an output column')
+    const columns = [...new Set([...output, ...predicate.phase2Columns])]
     const groups = [...byGroup.keys()].sort((a, b) => a - b)
     for await (const batch of readBatches(source.source, source.metadata, { columns, rowGroups: groups, rawStrings: options.rawStrings, sliceBytes: options.sliceBytes })) {
       report.rowGroupsRead++
-      if (predicate.smallColumns.length === 0) report.rowsScanned += batch.numRows
+      if (phase1Columns.length === 0) report.rowsScanned += batch.numRows
       // a huge row group arrives in slices: each slice takes the candidates within its own rows
       const candidates = byGroup.get(batch.rowGroup)!
         .filter((row) => row >= batch.rowStart && row < batch.rowStart + batch.numRows)
         .map((row) => row - batch.rowStart)
-      let rows = predicate.filterMessages(batch, candidates)
+      let rows = predicate.filterLarge(batch, candidates)
       if (options.limit !== undefined && report.rowsWritten + rows.length >= options.limit) {
         rows = rows.slice(0, options.limit - report.rowsWritten)
         stopped = true
@@ -132,8 +131,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
 async function sampleCandidates(scans: Promise<Candidates>[], sample: { n: number, seed: number }): Promise<Promise<Candidates>[]> {
   const all = await Promise.all(scans)
   const flat = all.flatMap((candidates, file) => [...candidates.ids].map(([row, id]) => ({ file, row, id })))
-  const kept = sampleSmallest(flat, sample.n, (entry) => sampleRank(sample.seed, entry.id))
-  const keep = new Set(kept.map((entry) => `${entry.file}:${entry.row}`))
+  const keep = new Set(sampleKeys(flat.map((entry) => entry.id), sample.n, sample.seed).map((position) => `${flat[position]!.file}:${flat[position]!.row}`))
   return all.map((candidates, file) => {
     const byGroup = new Map<number, number[]>()
     for (const [group, rows] of candidates.byGroup) {
@@ -144,15 +142,10 @@ async function sampleCandidates(scans: Promise<Candidates>[], sample: { n: numbe
   })
 }
 
-function groupStats(chunks: OpenedSource['metadata']['row_groups'][number]['columns']): RowGroupStats {
-  const stats: RowGroupStats = {}
-  for (const chunk of chunks) {
-    const meta = chunk.meta_data
-    const values = meta?.statistics
-    if (!meta || !values || meta.path_in_schema.length !== 1) continue
-    stats[meta.path_in_schema[0]!] = { min: values.min_value ?? values.min, max: values.max_value ?? values.max }
-  }
-  return stats
+function requireColumns(source: OpenedSource, columns: string[], why: string): void {
+  const present = columnNames(source.metadata)
+  const missing = columns.find((column) => !present.includes(column))
+  if (missing) throw new UsageError(`${source.ref.name} has no column '${missing}' (${why}; columns: ${present.join(', ')})`)
 }
 
 function range(start: number, end: number): number[] {
