@@ -87,36 +87,28 @@ type Test = (row: number) => Truth
 /** A compiled node, bound to one batch's values at a time. */
 type Bound = (values: RowValues) => Test
 
+/**
+ * `and` (dominant false) and `or` (dominant true) in Kleene logic: the dominant value decides alone,
+ * otherwise unknown beats the other value.
+ */
+function junction(left: Bound, right: Bound, dominant: boolean): Bound {
+  return (values) => {
+    const a = left(values)
+    const b = right(values)
+    return (row) => {
+      const x = a(row)
+      if (x === dominant) return dominant
+      const y = b(row)
+      return y === dominant ? dominant : x === null || y === null ? null : !dominant
+    }
+  }
+}
+
 function compileNode(expr: Expr, deferLarge: boolean): Bound {
   switch (expr.kind) {
-    case 'and': {
-      const left = compileNode(expr.left, deferLarge)
-      const right = compileNode(expr.right, deferLarge)
-      return (values) => {
-        const a = left(values)
-        const b = right(values)
-        return (row) => {
-          const x = a(row)
-          if (x === false) return false
-          const y = b(row)
-          return y === false ? false : x === null || y === null ? null : true
-        }
-      }
-    }
-    case 'or': {
-      const left = compileNode(expr.left, deferLarge)
-      const right = compileNode(expr.right, deferLarge)
-      return (values) => {
-        const a = left(values)
-        const b = right(values)
-        return (row) => {
-          const x = a(row)
-          if (x === true) return true
-          const y = b(row)
-          return y === true ? true : x === null || y === null ? null : false
-        }
-      }
-    }
+    case 'and':
+    case 'or':
+      return junction(compileNode(expr.left, deferLarge), compileNode(expr.right, deferLarge), expr.kind === 'or')
     case 'not': {
       const inner = compileNode(expr.expr, deferLarge)
       return (values) => {
