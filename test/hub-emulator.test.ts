@@ -2,12 +2,11 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { Agent, get, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { Agent, fetch as undiciFetch } from 'undici'
 import { startHub, type HubEmulator } from './support/emulator/index.js'
 import { tempDir } from './support/cli.js'
 
@@ -244,17 +243,23 @@ describe('hub emulator: resolve and the CDN', () => {
 
   test('many parallel keep-alive connections each get their own correct range', async () => {
     const link = await cdnLink()
-    const dispatcher = new Agent({ connections: 16 })
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 })
     try {
       const starts = Array.from({ length: 96 }, (_, i) => (i * 1987) % (files[big]!.length - 1000))
-      const bodies = await Promise.all(starts.map(async (start) => {
-        const res = await undiciFetch(link, { dispatcher, headers: { range: `bytes=${start}-${start + 999}` } })
-        assert.equal(res.status, 206)
-        return Buffer.from(await res.arrayBuffer())
-      }))
-      bodies.forEach((body, i) => assert.ok(body.equals(files[big]!.subarray(starts[i], starts[i]! + 1000))))
+      const answers = await Promise.all(starts.map((start) => new Promise<{ status?: number, body: Buffer }>((resolve, reject) => {
+        get(link, { agent, headers: { range: `bytes=${start}-${start + 999}` } }, (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (chunk: Buffer) => chunks.push(chunk))
+          res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }))
+          res.on('error', reject)
+        }).on('error', reject)
+      })))
+      answers.forEach(({ status, body }, i) => {
+        assert.equal(status, 206)
+        assert.ok(body.equals(files[big]!.subarray(starts[i], starts[i]! + 1000)))
+      })
     } finally {
-      await dispatcher.close()
+      agent.destroy()
     }
   })
 })

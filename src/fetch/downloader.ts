@@ -2,7 +2,7 @@ import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/prom
 import { dirname } from 'node:path'
 import { CoderforgeError, IntegrityError } from '../errors.js'
 import { writeFileAtomic } from '../hub/cache.js'
-import { sha256File } from './hash.js'
+import { orderedHasher, type OrderedHasher } from './hash.js'
 import type { HttpClient, UrlTarget } from './http.js'
 
 /** One file to download. */
@@ -61,8 +61,9 @@ const writeBlockSize = 1024 * 1024
  * all parts of all files share the HTTP client's connection budget, largest files first so the
  * last connection finishes as early as possible. Bytes are written in place, so memory stays at a
  * few chunks per connection whatever the file size. A run that is killed leaves the partial file
- * and its state; the next run fetches only the missing bytes. Complete files are verified against
- * their sha256 (re-downloaded once on mismatch) and renamed into place atomically.
+ * and its state; the next run fetches only the missing bytes. Files are hashed while they are
+ * written, verified against their sha256 (re-downloaded once on mismatch) and renamed into place
+ * atomically.
  */
 export async function downloadFiles(items: DownloadItem[], options: DownloadOptions): Promise<DownloadResult> {
   const partSize = options.partSize ?? 8 * 1024 * 1024
@@ -72,9 +73,8 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
 
   async function downloadItem(item: DownloadItem): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      await fetchMissingParts(item, attempt > 1)
+      const actual = await fetchMissingParts(item, attempt > 1)
       if (failure) return
-      const actual = item.sha256 ? await sha256File(item.partialPath) : undefined
       if (!item.sha256 || actual === item.sha256) break
       emit({ type: 'file-verify-failed', name: item.name, expected: item.sha256, actual: actual! })
       if (attempt === 2) {
@@ -90,7 +90,8 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
     emit({ type: 'file-done', name: item.name, size: item.size })
   }
 
-  async function fetchMissingParts(item: DownloadItem, restart: boolean): Promise<void> {
+  /** Fetch what is missing of `item` and return its sha256 when one is expected (hashed while writing). */
+  async function fetchMissingParts(item: DownloadItem, restart: boolean): Promise<string | undefined> {
     const state = restart ? undefined : await loadState(item, partSize)
     const progress = state?.progress ?? new Array<number>(Math.ceil(item.size / partSize)).fill(0)
     const resumed = progress.reduce((sum, bytes) => sum + bytes, 0)
@@ -99,14 +100,20 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
     await mkdir(dirname(item.partialPath), { recursive: true }).catch((error: unknown) => { throw fsError(error, item.partialPath) })
     const handle = await open(item.partialPath, state ? 'r+' : 'w+').catch((error: unknown) => { throw fsError(error, item.partialPath) })
     const saver = stateSaver(item, { size: item.size, sha256: item.sha256, partSize, progress })
+    // a part's bytes on disk run from its start; a complete part continues into the next one
+    const hasher = item.sha256 ? orderedHasher(handle, item.size, (position) => {
+      const part = Math.floor(position / partSize)
+      return part < progress.length ? part * partSize + progress[part]! : position
+    }) : undefined
     try {
       if (!state) await handle.truncate(item.size)
       await saver.save()
       await Promise.all(progress.map((done, part) => {
         const start = part * partSize + done
         const end = Math.min(item.size, (part + 1) * partSize)
-        return start < end ? fetchPart(item, handle, part, { start, end }, progress, saver) : undefined
+        return start < end ? fetchPart(item, handle, part, { start, end }, progress, saver, hasher) : undefined
       }))
+      return failure ? undefined : await hasher?.digest()
     } finally {
       await saver.flush()
       await handle.close()
@@ -115,7 +122,7 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
 
   async function fetchPart(
     item: DownloadItem, handle: FileHandle, part: number, range: { start: number, end: number },
-    progress: number[], saver: StateSaver,
+    progress: number[], saver: StateSaver, hasher: OrderedHasher | undefined,
   ): Promise<void> {
     if (failure) return
     // network chunks are small (16–64 KB): gather them (without copying) into ~1 MB vectored writes
@@ -131,6 +138,7 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
       await handle.writev(chunks, blockStart).catch((error: unknown) => { throw fsError(error, item.partialPath) })
       // progress only counts bytes on disk, so a resumed run never trusts bytes it did not write
       progress[part]! += length
+      hasher?.wrote(chunks, blockStart)
       blockStart += length
       saver.touch()
     }

@@ -1,10 +1,11 @@
 import { setMaxListeners } from 'node:events'
-import pLimit from 'p-limit'
+import type { IncomingMessage } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { EnvHttpProxyAgent, errors as undiciErrors, request, type Dispatcher } from 'undici'
+import pLimit from 'p-limit'
 import { InterruptedError, NetworkError } from '../errors.js'
 import { VERSION } from '../version.js'
 import { responseError, type ErrorContext } from './errors.js'
+import { createTransport } from './transport.js'
 
 /** Options for {@link createHttpClient}. */
 export interface HttpClientOptions {
@@ -103,17 +104,12 @@ const maxRedirects = 5
 /** Create the HTTP client: keep-alive pool, bounded concurrency, retries, stall watchdog, proxy, auth policy. */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const env = options.env ?? process.env
-  const dispatcher: Dispatcher = new EnvHttpProxyAgent({
-    keepAliveTimeout: 30_000,
-    httpProxy: env.HTTP_PROXY ?? env.http_proxy,
-    httpsProxy: env.HTTPS_PROXY ?? env.https_proxy,
-    noProxy: env.NO_PROXY ?? env.no_proxy,
-  })
+  const stallTimeoutMs = options.stallTimeoutMs ?? 30_000
+  const transport = createTransport({ env, idleTimeoutMs: stallTimeoutMs })
   const limit = pLimit(options.concurrency ?? 16)
   const maxRetries = options.maxRetries ?? 5
   const retryBaseMs = options.retryBaseMs ?? 1000
   const maxRetryWaitMs = options.maxRetryWaitMs ?? 300_000
-  const stallTimeoutMs = options.stallTimeoutMs ?? 30_000
   const hubOrigin = options.hubOrigin ? new URL(options.hubOrigin).origin : undefined
   const stats: HttpStats = { requests: 0, retries: 0, bytesReceived: 0 }
   // every request in flight listens to the run's signal: dozens at once are expected
@@ -130,24 +126,21 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   }
 
   /** One attempt: send, then hand the live response to `consume` while holding a connection slot. */
-  function attempt<T>(url: string, init: HttpRequest, consume: (res: Dispatcher.ResponseData) => Promise<T>): Promise<T> {
+  function attempt<T>(url: string, init: HttpRequest, consume: (res: IncomingMessage) => Promise<T>): Promise<T> {
     return limit(async () => {
       throwIfAborted(options.signal)
       stats.requests++
-      const res = await request(url, {
-        dispatcher,
+      const res = await transport.send(url, {
         method: init.method ?? 'GET',
         headers: headersFor(url, init.headers),
         body: init.body,
         signal: options.signal,
-        headersTimeout: stallTimeoutMs,
-        bodyTimeout: stallTimeoutMs,
       })
       try {
         return await consume(res)
       } finally {
-        // drain what is left (nothing, usually) so the connection can be reused
-        await res.body.dump({ limit: 64 * 1024 }).catch(() => {})
+        // a body left unread (an error path) costs the connection rather than its download time
+        if (!res.complete) res.destroy()
       }
     })
   }
@@ -169,8 +162,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       let result: HttpResponse
       try {
         result = await attempt(url, init, async (res) => {
-          const body = init.method === 'HEAD' ? Buffer.alloc(0) : await readAll(res.body, stats)
-          return { status: res.statusCode, headers: flatHeaders(res.headers), url, body }
+          const body = await readAll(res, stats)
+          return { status: res.statusCode!, headers: flatHeaders(res.headers), url, body }
         })
       } catch (error) {
         if (!isRetryableNetworkError(error, options.signal) || attemptNumber > maxRetries) throw networkError(error, url, options.signal)
@@ -208,13 +201,13 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       try {
         outcome = await attempt(url, { headers: { range: rangeHeader } }, async (res) => {
           if (res.statusCode !== 206 && res.statusCode !== 200) {
-            const body = await readAll(res.body, stats)
-            return { kind: 'status', res: { status: res.statusCode, headers: flatHeaders(res.headers), url, body } }
+            const body = await readAll(res, stats)
+            return { kind: 'status', res: { status: res.statusCode!, headers: flatHeaders(res.headers), url, body } }
           }
           // 200 = the server ignored Range: skip what we already have and keep the rest
           let skip = res.statusCode === 200 ? position : 0
           if (res.statusCode === 206) checkContentRange(res.headers['content-range'], position, url)
-          for await (const data of res.body as AsyncIterable<Buffer>) {
+          for await (const data of res as AsyncIterable<Buffer>) {
             stats.bytesReceived += data.length
             let chunk = data
             if (skip > 0) {
@@ -266,7 +259,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     fetch,
     fetchOk,
     streamRange,
-    close: () => dispatcher.close(),
+    close: async () => transport.close(),
   }
 }
 
@@ -312,10 +305,8 @@ function flatHeaders(headers: Record<string, string | string[] | undefined>): Re
   return flat
 }
 
-const retryableCodes = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENOTFOUND',
-  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
-])
+// ENOTFOUND is left out: a name that does not resolve is a wrong endpoint or no network, not a blip
+const retryableCodes = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH'])
 
 function errorCode(error: unknown): string | undefined {
   let current: unknown = error
@@ -329,14 +320,14 @@ function errorCode(error: unknown): string | undefined {
 
 function isRetryableNetworkError(error: unknown, signal: AbortSignal | undefined): boolean {
   if (signal?.aborted) return false
-  if (error instanceof undiciErrors.RequestAbortedError) return false
   const code = errorCode(error)
   return code !== undefined && retryableCodes.has(code)
 }
 
 function describeNetworkError(error: unknown): string {
   const code = errorCode(error)
-  if (code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') return 'stalled (no data)'
+  if (code === 'ETIMEDOUT') return 'stalled (no data)'
+  if (code === 'EPROXY' && error instanceof Error) return error.message
   return code ?? (error instanceof Error ? error.message : String(error))
 }
 
