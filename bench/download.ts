@@ -1,9 +1,10 @@
 /**
  * Download benchmark (not in CI): the realistic SWE_Smith shards served by the local Hub emulator with a
- * per-connection bandwidth cap and added latency, fetched by coderforge, by curl one file after another,
- * and by aria2c with hfd.sh-style settings, in the same run. Prints times, ratios and peak RSS.
+ * per-connection bandwidth cap and added latency, fetched by coderforge, by aria2c with hfd.sh-style
+ * settings (as is, and with aria2c's own sha256 check so both verify), and by curl one file after another.
+ * Each contender runs `--runs` times, interleaved; the median time and the highest peak RSS are reported.
  *
- *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20] [--ours "--part-size 4MB"] [--no-peers]
+ *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20] [--runs 3] [--ours="--part-size 4MB"] [--no-peers]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,12 +12,13 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ensureFixtures, readManifest, repoDir } from '../fixtures/index.js'
 import { startHub } from '../test/support/emulator/index.js'
-import { have, measure, report, root } from './support.js'
+import { have, measure, report, root, type Measurement } from './support.js'
 
 const { values } = parseArgs({ allowNegative: true, options: {
   bandwidth: { type: 'string', default: '25000000' },
   latency: { type: 'string', default: '20' },
-  // extra coderforge flags, e.g. --ours "--part-size 4MB --concurrency 24"
+  runs: { type: 'string', default: '3' },
+  // extra coderforge flags, e.g. --ours="--part-size 4MB --concurrency 24"
   ours: { type: 'string', default: '' },
   peers: { type: 'boolean', default: true },
 } })
@@ -25,27 +27,44 @@ const repo = 'togethercomputer/CoderForge-Preview'
 await ensureFixtures('realistic')
 const files = readManifest('realistic').files.filter((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')
 const totalBytes = files.reduce((sum, f) => sum + f.size, 0)
-const hub = await startHub({ repos: [{ id: repo, dir: repoDir('realistic') }], bandwidth: Number(values.bandwidth), latencyMs: Number(values.latency) })
+const hub = await startHub({ repos: [{ id: repo, dir: repoDir('realistic') }], bandwidth: Number(values.bandwidth), latencyMs: Number(values.latency), bodiesInMemory: true })
 const work = await mkdtemp(join(tmpdir(), 'coderforge-bench-'))
 try {
   const urls = files.map((f) => `${hub.endpoint}/datasets/${repo}/resolve/main/${f.path}`)
-  const results = [
-    await measure('coderforge', process.execPath, [join(root, 'bin/coderforge.js'), 'download', '--split', 'SWE_Smith', '--quiet',
-      '--cache-dir', join(work, 'ours'), ...values.ours!.split(' ').filter(Boolean)], { env: { HF_ENDPOINT: hub.endpoint } }),
-  ]
-  if (values.peers && have('aria2c')) {
+  const aria2 = (verify: boolean) => async (out: string) => {
     const list = join(work, 'aria2.txt')
-    await writeFile(list, urls.map((url, i) => `${url}\n  out=${files[i]!.path}`).join('\n') + '\n')
-    results.push(await measure('aria2c -x16 -s16 -j4 -k1M', 'aria2c', ['-x16', '-s16', '-j4', '-k1M', '--file-allocation=none',
-      '--console-log-level=warn', '--summary-interval=0', '-d', join(work, 'aria2'), '-i', list]))
-  } else {
-    console.log('aria2c not found: apt-get install aria2')
+    await writeFile(list, urls.map((url, i) => `${url}\n  out=${files[i]!.path}${verify ? `\n  checksum=sha-256=${files[i]!.sha256}` : ''}`).join('\n') + '\n')
+    return measure(`aria2c${verify ? ' --checksum' : ''}`, 'aria2c', ['-x16', '-s16', '-j4', '-k1M', '--file-allocation=none',
+      '--console-log-level=warn', '--summary-interval=0', '-d', out, '-i', list])
   }
+  const contenders: Array<(out: string) => Promise<Measurement>> = [
+    (out) => measure('coderforge', process.execPath, [join(root, 'bin/coderforge.js'), 'download', '--split', 'SWE_Smith', '--quiet',
+      '--cache-dir', out, ...values.ours!.split(' ').filter(Boolean)], { env: { HF_ENDPOINT: hub.endpoint } }),
+  ]
+  if (values.peers && have('aria2c')) contenders.push(aria2(false), aria2(true))
+  else if (values.peers) console.log('aria2c not found: apt-get install aria2')
+  const runs = Number(values.runs)
+  const rounds: Measurement[][] = []
+  for (let run = 0; run < runs; run++) {
+    const round: Measurement[] = []
+    for (const contender of contenders) {
+      const out = join(work, 'out')
+      round.push(await contender(out))
+      await rm(out, { recursive: true, force: true })
+    }
+    rounds.push(round)
+  }
+  const results = contenders.map((_, i) => {
+    const all = rounds.map((round) => round[i]!)
+    const seconds = all.map((m) => m.seconds).sort((a, b) => a - b)[Math.floor(runs / 2)]!
+    return { name: all[0]!.name, seconds, peakRssMb: Math.max(...all.map((m) => m.peakRssMb)) }
+  })
+  // sequential curl is an order of magnitude slower: once is enough
   if (values.peers && have('curl')) {
     const script = urls.map((url, i) => `curl -sSfL -o '${join(work, 'curl', String(i))}' --create-dirs '${url}'`).join(' && ')
     results.push(await measure('curl (sequential)', 'sh', ['-c', script]))
   }
-  report(`download: ${files.length} shards, ${(totalBytes / 1e6).toFixed(0)} MB, per-connection cap ${(Number(values.bandwidth) / 1e6).toFixed(0)} MB/s, latency ${values.latency} ms`, results, {
+  report(`download: ${files.length} shards, ${(totalBytes / 1e6).toFixed(0)} MB, per-connection cap ${(Number(values.bandwidth) / 1e6).toFixed(0)} MB/s, latency ${values.latency} ms, median of ${runs}`, results, {
     'coderforge throughput': `${(totalBytes / 1e6 / results[0]!.seconds).toFixed(1)} MB/s`,
   })
 } finally {

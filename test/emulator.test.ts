@@ -110,4 +110,19 @@ describe('hub emulator', () => {
     assert.equal((await res.arrayBuffer()).byteLength, 50_000)
     assert.ok(Date.now() - started >= 400, 'about half a second for 50 kB at 100 kB/s')
   })
+
+  test('bodies held in memory serve the same bytes, and a corrupt fault does not poison them', async () => {
+    const memoryHub = await startHub({ repos: [{ id: 'acme/x', dir: dir.path }], bodiesInMemory: true })
+    try {
+      const res = await fetch(`${memoryHub.endpoint}/datasets/acme/x/resolve/main/data/a-00000-of-00001.parquet`, { method: 'HEAD', redirect: 'manual' })
+      const url = res.headers.get('location')!
+      const read = async (range: string) => Buffer.from(await (await fetch(url, { headers: { range } })).arrayBuffer())
+      assert.ok((await read('bytes=1000-60999')).equals(content.subarray(1000, 61000)))
+      memoryHub.fault({ target: 'cdn', kind: 'corrupt' })
+      assert.ok(!(await read('bytes=0-99999')).equals(content), 'the faulty transfer is corrupted')
+      assert.ok((await read('bytes=0-99999')).equals(content), 'the next one is not')
+    } finally {
+      await memoryHub.close()
+    }
+  })
 })

@@ -8,6 +8,7 @@ import { after, before, beforeEach, describe, test } from 'node:test'
 import { NetworkError } from '../src/errors.js'
 import { createHttpClient, retryHintMs, type RetryEvent, type UrlTarget } from '../src/fetch/http.js'
 import { openRangeReader } from '../src/fetch/rangeReader.js'
+import { proxyFor } from '../src/fetch/transport.js'
 import { createHub } from '../src/hub/client.js'
 import { fileTarget, resolveFile } from '../src/hub/resolve.js'
 import { resolveCommit } from '../src/hub/revision.js'
@@ -248,8 +249,44 @@ describe('http layer against the emulator', () => {
   })
 })
 
+describe('proxy settings', () => {
+  test('the proxy is picked per scheme and NO_PROXY is matched as curl matches it', () => {
+    const env = { HTTPS_PROXY: 'http://proxy.corp:3128', HTTP_PROXY: 'proxy.corp:8080', NO_PROXY: 'localhost, .internal.example,*.mirror.example, cdn.example:8443' }
+    const pick = (url: string, settings: NodeJS.ProcessEnv = env) => proxyFor(new URL(url), settings)?.href
+    assert.equal(pick('https://huggingface.co/api'), 'http://proxy.corp:3128/')
+    assert.equal(pick('http://mirror.local/x'), 'http://proxy.corp:8080/', 'a bare host:port means http://')
+    assert.equal(pick('https://localhost:8080/'), undefined)
+    assert.equal(pick('https://a.internal.example/'), undefined)
+    assert.equal(pick('https://internal.example/'), undefined, '.domain also matches the domain itself')
+    assert.equal(pick('https://hf.mirror.example/'), undefined)
+    assert.equal(pick('https://notinternal.example/'), 'http://proxy.corp:3128/')
+    assert.equal(pick('https://cdn.example:8443/'), undefined)
+    assert.equal(pick('https://cdn.example/'), 'http://proxy.corp:3128/', 'a NO_PROXY port only matches that port')
+    assert.equal(pick('https://huggingface.co/', { https_proxy: 'http://lower:1', HTTPS_PROXY: 'http://upper:2' }), 'http://lower:1/')
+    assert.equal(pick('https://huggingface.co/', { HTTP_PROXY: 'http://only-http:1' }), 'http://only-http:1/', 'https falls back to HTTP_PROXY')
+    assert.equal(pick('https://huggingface.co/', { HTTPS_PROXY: 'http://p:1', NO_PROXY: '*' }), undefined)
+    assert.equal(pick('https://huggingface.co/', {}), undefined)
+  })
+
+  test('a proxy that refuses the tunnel fails at once with a message naming the proxy', async () => {
+    const proxy = await startProxy({ refuse: true })
+    try {
+      const client = createHttpClient({ env: { HTTP_PROXY: proxy.url }, retryBaseMs: 10 })
+      await assert.rejects(client.fetch(`${hub.endpoint}/api/datasets/${repo}`), (error: unknown) => {
+        assert.ok(error instanceof NetworkError)
+        assert.match(error.message, /proxy 127\.0\.0\.1:\d+ refused a tunnel to 127\.0\.0\.1:\d+: HTTP 407 \(check HTTPS_PROXY \/ NO_PROXY\)/)
+        return true
+      })
+      assert.equal(proxy.targets.length, 1, 'not retried')
+      await client.close()
+    } finally {
+      await proxy.close()
+    }
+  })
+})
+
 /** A minimal forward proxy (CONNECT tunnels and absolute-form requests) that records its targets. */
-async function startProxy(): Promise<{ url: string, targets: string[], close: () => Promise<void> }> {
+async function startProxy(options: { refuse?: boolean } = {}): Promise<{ url: string, targets: string[], close: () => Promise<void> }> {
   const targets: string[] = []
   const server: Server = createServer((req, res) => {
     const target = new URL(req.url!)
@@ -262,6 +299,7 @@ async function startProxy(): Promise<{ url: string, targets: string[], close: ()
   })
   server.on('connect', (req, socket, head) => {
     targets.push(req.url!)
+    if (options.refuse) return void socket.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n')
     const [host, port] = req.url!.split(':')
     const upstream = connect(Number(port), host, () => {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')

@@ -41,7 +41,7 @@ export function addHubOptions(command: Command): Command {
     .option('--revision <rev>', 'branch, tag or commit (pinned to one commit for the whole run)', 'main')
     .option('--endpoint <url>', 'Hub or mirror URL (default: $HF_ENDPOINT or https://huggingface.co)')
     .option('--cache-dir <dir>', 'Hugging Face cache (default: $HF_HUB_CACHE or $HF_HOME/hub)')
-    .option('--concurrency <n>', 'total simultaneous connections', '16')
+    .option('--concurrency <n>', 'total simultaneous connections', '32')
     .option('--retries <n>', 'retries of a failed request (429, 5xx, drops, stalls) before giving up', '5')
     .option('--timeout <seconds>', 'abandon and retry a request that sends no data for this long (default: $HF_HUB_DOWNLOAD_TIMEOUT or 30)')
 }

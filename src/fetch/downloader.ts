@@ -69,6 +69,7 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
   const partSize = options.partSize ?? 8 * 1024 * 1024
   const emit = options.onEvent ?? (() => {})
   const result: DownloadResult = { files: 0, bytesFetched: 0, bytesResumed: 0 }
+  const blocks: Buffer[] = []
   let failure: unknown
 
   async function downloadItem(item: DownloadItem): Promise<void> {
@@ -101,7 +102,7 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
     const handle = await open(item.partialPath, state ? 'r+' : 'w+').catch((error: unknown) => { throw fsError(error, item.partialPath) })
     const saver = stateSaver(item, { size: item.size, sha256: item.sha256, partSize, progress })
     // a part's bytes on disk run from its start; a complete part continues into the next one
-    const hasher = item.sha256 ? orderedHasher(handle, item.size, (position) => {
+    const hasher = item.sha256 ? orderedHasher(item.partialPath, item.size, (position) => {
       const part = Math.floor(position / partSize)
       return part < progress.length ? part * partSize + progress[part]! : position
     }) : undefined
@@ -125,20 +126,19 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
     progress: number[], saver: StateSaver, hasher: OrderedHasher | undefined,
   ): Promise<void> {
     if (failure) return
-    // network chunks are small (16–64 KB): gather them (without copying) into ~1 MB vectored writes
-    let pending: Buffer[] = []
+    // network chunks are small (16–64 KB): copy them into a reused ~1 MB block so they die young
+    // (chunks held until a write completes outlive the young generation and cost full GCs)
+    const block = blocks.pop() ?? Buffer.allocUnsafeSlow(writeBlockSize)
     let filled = 0
     let blockStart = range.start
     const flush = async () => {
       if (filled === 0) return
-      const chunks = pending
       const length = filled
-      pending = []
       filled = 0
-      await handle.writev(chunks, blockStart).catch((error: unknown) => { throw fsError(error, item.partialPath) })
+      await handle.write(block, 0, length, blockStart).catch((error: unknown) => { throw fsError(error, item.partialPath) })
       // progress only counts bytes on disk, so a resumed run never trusts bytes it did not write
       progress[part]! += length
-      hasher?.wrote(chunks, blockStart)
+      hasher?.wrote()
       blockStart += length
       saver.touch()
     }
@@ -149,16 +149,21 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
           await flush()
           blockStart = offset
         }
-        pending.push(chunk)
-        filled += chunk.length
-        if (filled >= writeBlockSize) await flush()
         result.bytesFetched += chunk.length
         emit({ type: 'bytes', name: item.name, bytes: chunk.length })
+        for (let copied = 0; copied < chunk.length;) {
+          const length = chunk.copy(block, filled, copied)
+          filled += length
+          copied += length
+          if (filled === block.length) await flush()
+        }
       }, { path: item.name })
       await flush()
     } catch (error) {
       await flush().catch(() => {})
       failure ??= error
+    } finally {
+      blocks.push(block)
     }
   }
 

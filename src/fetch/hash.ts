@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { open, type FileHandle } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
+import { Worker } from 'node:worker_threads'
 
 const blockSize = 4 * 1024 * 1024
 const catchUpBlockSize = 1024 * 1024
@@ -24,68 +25,122 @@ export async function sha256File(path: string): Promise<string> {
 
 /** sha256 of a file written out of order, computed while it is written. */
 export interface OrderedHasher {
-  /** Report that `chunks` were just written to the file at `offset`. */
-  wrote(chunks: Buffer[], offset: number): void
+  /** Report that more bytes reached the file: whatever now continues the hashed prefix gets hashed. */
+  wrote(): void
   /** Hash whatever is left (every byte must be written by now) and return the hex digest. */
   digest(): Promise<string>
 }
 
 /**
  * Hash a file whose ranges are written in parallel, so the digest is ready moments after the last
- * byte lands instead of needing a second pass over the whole file. Bytes that continue the hashed
- * prefix are hashed straight from the written buffers; bytes written ahead of it are read back from
- * the file (the page cache) once the prefix reaches them. `writtenEnd(position)` tells where the
- * bytes known to be on disk from `position` onwards end (`position` itself when none are).
+ * byte lands instead of needing a second pass over the whole file. `writtenEnd(position)` tells
+ * where the bytes known to be on disk from `position` onwards end (`position` itself when none are).
+ * The hashing runs on a worker thread that reads the bytes back from the page cache: hashing costs
+ * as much CPU as receiving the bytes, and the thread that receives them must not wait for it.
  */
-export function orderedHasher(handle: FileHandle, size: number, writtenEnd: (position: number) => number): OrderedHasher {
-  const hash = createHash('sha256')
+export function orderedHasher(path: string, size: number, writtenEnd: (position: number) => number): OrderedHasher {
+  const worker = hashWorker()
+  const id = worker.open(path)
   let position = 0
-  let block: Buffer | undefined
-  // one step at a time, in the order the writes were reported; the first error is kept for digest()
-  let queue: Promise<void> = Promise.resolve()
-  let failure: unknown
-
-  async function catchUp(): Promise<void> {
-    for (let end = writtenEnd(position); end > position; end = writtenEnd(position)) {
-      block ??= Buffer.allocUnsafe(catchUpBlockSize)
-      const length = Math.min(catchUpBlockSize, end - position)
-      const { bytesRead } = await handle.read(block, 0, length, position)
-      if (bytesRead !== length) throw new Error(`short read at byte ${position} while hashing`)
-      hash.update(block.subarray(0, length))
-      position += length
-    }
+  const advance = () => {
+    const start = position
+    for (let end = Math.min(size, writtenEnd(position)); end > position; end = Math.min(size, writtenEnd(position))) position = end
+    if (position > start) worker.post({ type: 'advance', id, end: position })
   }
-
-  function hashFromMemory(chunks: Buffer[], offset: number): void {
-    for (const chunk of chunks) {
-      const start = offset
-      offset += chunk.length
-      if (offset <= position) continue
-      if (start > position) return // a gap: catchUp reads these bytes back once the gap is written
-      hash.update(position > start ? chunk.subarray(position - start) : chunk)
-      position = offset
-    }
-  }
-
-  function enqueue(step: () => void | Promise<void>): void {
-    queue = queue.then(async () => {
-      if (failure === undefined) await step()
-    }).catch((error: unknown) => { failure ??= error })
-  }
-
   return {
-    wrote(chunks, offset) {
-      enqueue(async () => {
-        hashFromMemory(chunks, offset)
-        await catchUp()
-      })
-    },
+    wrote: advance,
     async digest() {
-      enqueue(catchUp)
-      await queue
-      if (failure !== undefined) throw failure
-      if (position !== size) throw new Error(`hashed ${position} of ${size} bytes`)
-      return hash.digest('hex')
+      advance()
+      const { digest, hashed } = await worker.digest(id)
+      if (hashed !== size) throw new Error(`${path}: hashed ${hashed} of ${size} bytes`)
+      return digest
     },
   }
+}
+
+type HashMessage =
+  | { type: 'open', id: number, path: string }
+  | { type: 'advance', id: number, end: number }
+  | { type: 'digest', id: number }
+
+type HashReply = { id: number, digest: string, hashed: number } | { id: number, error: string }
+
+// plain JavaScript evaluated in the worker, so it runs the same from sources, tsc output and the bundle
+const workerSource = `
+const { parentPort } = require('node:worker_threads')
+const { createHash } = require('node:crypto')
+const { openSync, readSync, closeSync } = require('node:fs')
+const files = new Map()
+const block = Buffer.allocUnsafe(${catchUpBlockSize})
+function advance(file, end) {
+  while (file.hashed < end) {
+    const bytesRead = readSync(file.fd, block, 0, Math.min(block.length, end - file.hashed), file.hashed)
+    if (bytesRead === 0) throw new Error('unexpected end of file at byte ' + file.hashed)
+    file.hash.update(block.subarray(0, bytesRead))
+    file.hashed += bytesRead
+  }
+}
+parentPort.on('message', (message) => {
+  if (message.type === 'open') {
+    const file = { fd: undefined, hash: createHash('sha256'), hashed: 0, error: undefined }
+    files.set(message.id, file)
+    try { file.fd = openSync(message.path, 'r') } catch (error) { file.error = error }
+    return
+  }
+  const file = files.get(message.id)
+  if (message.type === 'advance') {
+    if (!file.error) try { advance(file, message.end) } catch (error) { file.error = error }
+    return
+  }
+  files.delete(message.id)
+  if (file.fd !== undefined) closeSync(file.fd)
+  parentPort.postMessage(file.error
+    ? { id: message.id, error: String(file.error.message || file.error) }
+    : { id: message.id, digest: file.hash.digest('hex'), hashed: file.hashed })
+})
+`
+
+interface HashWorker {
+  open(path: string): number
+  post(message: HashMessage): void
+  digest(id: number): Promise<{ digest: string, hashed: number }>
+}
+
+let shared: HashWorker | undefined
+
+/** The process's one hashing thread, started on first use; it keeps the process alive only while a digest is awaited. */
+function hashWorker(): HashWorker {
+  if (shared) return shared
+  const worker = new Worker(workerSource, { eval: true })
+  worker.unref()
+  const waiting = new Map<number, { resolve: (value: { digest: string, hashed: number }) => void, reject: (error: Error) => void }>()
+  let nextId = 0
+  worker.on('message', (reply: HashReply) => {
+    const waiter = waiting.get(reply.id)
+    if (!waiter) return
+    waiting.delete(reply.id)
+    if (waiting.size === 0) worker.unref()
+    if ('error' in reply) waiter.reject(new Error(reply.error))
+    else waiter.resolve(reply)
+  })
+  worker.on('error', (error) => {
+    shared = undefined
+    for (const waiter of waiting.values()) waiter.reject(error)
+    waiting.clear()
+  })
+  const post = (message: HashMessage) => worker.postMessage(message)
+  shared = {
+    open(path) {
+      const id = nextId++
+      post({ type: 'open', id, path })
+      return id
+    },
+    post,
+    digest(id) {
+      worker.ref()
+      post({ type: 'digest', id })
+      return new Promise((resolve, reject) => waiting.set(id, { resolve, reject }))
+    },
+  }
+  return shared
 }

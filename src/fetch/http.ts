@@ -13,7 +13,7 @@ export interface HttpClientOptions {
   hubOrigin?: string
   /** Hugging Face access token. */
   token?: string
-  /** Total simultaneous requests across every origin and file (default 16). */
+  /** Total simultaneous requests across every origin and file (default 32). */
   concurrency?: number
   /** Retries after a retryable failure before giving up (default 5). */
   maxRetries?: number
@@ -106,14 +106,14 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const env = options.env ?? process.env
   const stallTimeoutMs = options.stallTimeoutMs ?? 30_000
   const transport = createTransport({ env, idleTimeoutMs: stallTimeoutMs })
-  const limit = pLimit(options.concurrency ?? 16)
+  const limit = pLimit(options.concurrency ?? 32)
   const maxRetries = options.maxRetries ?? 5
   const retryBaseMs = options.retryBaseMs ?? 1000
   const maxRetryWaitMs = options.maxRetryWaitMs ?? 300_000
   const hubOrigin = options.hubOrigin ? new URL(options.hubOrigin).origin : undefined
   const stats: HttpStats = { requests: 0, retries: 0, bytesReceived: 0 }
   // every request in flight listens to the run's signal: dozens at once are expected
-  if (options.signal) setMaxListeners(Math.max(64, 4 * (options.concurrency ?? 16)), options.signal)
+  if (options.signal) setMaxListeners(Math.max(64, 4 * (options.concurrency ?? 32)), options.signal)
 
   function headersFor(url: string, extra: Record<string, string> | undefined): Record<string, string> {
     const headers: Record<string, string> = {

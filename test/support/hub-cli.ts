@@ -1,7 +1,7 @@
 /**
  * Serve a folder as a dataset repository through the local Hub emulator, for trying coderforge by hand:
  *   npm run hub -- fixtures/data/tiny/repo [--repo ID] [--port N] [--cdn-port N] [--page-size N] [--bandwidth BYTES_PER_S]
- *                  [--latency MS] [--gated] [--token T]
+ *                  [--latency MS] [--in-memory] [--gated] [--token T]
  * Prints the HF_ENDPOINT to export; serves until Ctrl-C.
  */
 import { parseArgs } from 'node:util'
@@ -16,13 +16,14 @@ const { values, positionals } = parseArgs({
     'page-size': { type: 'string', default: '1000' },
     bandwidth: { type: 'string' },
     latency: { type: 'string', default: '0' },
+    'in-memory': { type: 'boolean', default: false },
     gated: { type: 'boolean', default: false },
     token: { type: 'string', multiple: true, default: [] },
   },
 })
 const dir = positionals[0]
 if (!dir) {
-  console.error('usage: npm run hub -- <repo dir> [--repo ID] [--port N] [--cdn-port N] [--page-size N] [--bandwidth BYTES_PER_S] [--latency MS] [--gated] [--token T]')
+  console.error('usage: npm run hub -- <repo dir> [--repo ID] [--port N] [--cdn-port N] [--page-size N] [--bandwidth BYTES_PER_S] [--latency MS] [--in-memory] [--gated] [--token T]')
   process.exit(2)
 }
 const hub = await startHub({
@@ -31,6 +32,7 @@ const hub = await startHub({
   pageSize: Number(values['page-size']),
   bandwidth: values.bandwidth ? Number(values.bandwidth) : undefined,
   latencyMs: Number(values.latency),
+  bodiesInMemory: values['in-memory'],
   hubPort: values.port ? Number(values.port) : undefined,
   cdnPort: values['cdn-port'] ? Number(values['cdn-port']) : undefined,
 })

@@ -4,7 +4,7 @@
  * expiring CDN links, single-range semantics, scriptable faults, bandwidth caps and a request log.
  */
 import { createHmac, randomUUID } from 'node:crypto'
-import { open } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -24,6 +24,11 @@ export interface HubOptions {
   bandwidth?: number
   /** Added before every response's headers. */
   latencyMs?: number
+  /**
+   * Keep each file's bytes in memory after its first read and send them without copying. For
+   * benchmarks on one machine: a real CDN costs the client's machine no CPU, and neither should this.
+   */
+  bodiesInMemory?: boolean
   /** Serve regular (non-LFS) files through a relative 307 to /api/resolve-cache/…, as the Hub now does. */
   resolveCache?: boolean
   host?: string
@@ -121,6 +126,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
   const linkTtl = options.linkTtlSeconds ?? 3600
   let bandwidth = options.bandwidth
   let latency = options.latencyMs ?? 0
+  const bodies = new Map<string, Buffer>()
   // links carry the generation they were issued in; expireLinks() starts a new one
   let linkGeneration = 0
   const requests: RequestRecord[] = []
@@ -436,7 +442,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     fault: FaultSpec | undefined, counter: { bytes: number },
   ): Promise<void> {
     res.flushHeaders()
-    const handle = await open(file.absolute, 'r')
+    const body = await fileBody(file)
     try {
       const rate = fault?.kind === 'trickle' ? fault.bytesPerSecond : bandwidth
       const began = Date.now()
@@ -448,9 +454,9 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
         let length = Math.min(chunkSize, end - position + 1)
         if (rate) length = Math.min(length, Math.max(1024, Math.floor(rate / 20)))
         if ((fault?.kind === 'drop' || fault?.kind === 'stall') && sent < fault.afterBytes) length = Math.min(length, fault.afterBytes - sent)
-        const buffer = Buffer.allocUnsafe(length)
-        await handle.read(buffer, 0, length, position)
+        let buffer = await body.read(position, length)
         if (fault?.kind === 'corrupt' && !corrupted) {
+          buffer = Buffer.from(buffer)
           buffer[Math.floor(length / 2)]! ^= 0xff
           corrupted = true
         }
@@ -474,7 +480,26 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
       }
       res.end()
     } finally {
-      await handle.close()
+      await body.close()
+    }
+  }
+
+  /** Reads of a file's bytes: from disk, or from memory when `bodiesInMemory` is set. */
+  async function fileBody(file: RepoFile): Promise<{ read(position: number, length: number): Promise<Buffer>, close(): Promise<void> }> {
+    if (options.bodiesInMemory) {
+      let content = bodies.get(file.absolute)
+      if (!content) bodies.set(file.absolute, content = await readFile(file.absolute))
+      const whole = content
+      return { read: async (position, length) => whole.subarray(position, position + length), close: async () => {} }
+    }
+    const handle = await open(file.absolute, 'r')
+    return {
+      async read(position, length) {
+        const buffer = Buffer.allocUnsafe(length)
+        await handle.read(buffer, 0, length, position)
+        return buffer
+      },
+      close: () => handle.close(),
     }
   }
 
