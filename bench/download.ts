@@ -2,7 +2,8 @@
  * Download benchmark (not in CI): the realistic SWE_Smith shards served by the local Hub emulator with a
  * per-connection bandwidth cap and added latency, fetched by coderforge, by aria2c with hfd.sh-style
  * settings (as is, and with aria2c's own sha256 check so both verify), and by curl one file after another.
- * Each contender runs `--runs` times, interleaved; the median time and the highest peak RSS are reported.
+ * After a warm-up round, each contender runs `--runs` times, interleaved; the median time and the highest
+ * peak RSS are reported.
  *
  *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20] [--runs 3] [--ours="--part-size 4MB"] [--no-peers]
  */
@@ -45,14 +46,15 @@ try {
   else if (values.peers) console.log('aria2c not found: apt-get install aria2')
   const runs = Number(values.runs)
   const rounds: Measurement[][] = []
-  for (let run = 0; run < runs; run++) {
+  // round 0 warms up (the emulator reads the files into memory, the page cache fills) and is not counted
+  for (let run = 0; run <= runs; run++) {
     const round: Measurement[] = []
     for (const contender of contenders) {
       const out = join(work, 'out')
       round.push(await contender(out))
       await rm(out, { recursive: true, force: true })
     }
-    rounds.push(round)
+    if (run > 0) rounds.push(round)
   }
   const results = contenders.map((_, i) => {
     const all = rounds.map((round) => round[i]!)

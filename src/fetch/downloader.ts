@@ -168,6 +168,8 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
   }
 
   const ordered = [...items].sort((a, b) => b.size - a.size)
+  // resolve links while the files are being prepared; a failure surfaces when the link is used
+  for (const item of ordered) if (typeof item.target !== 'string') item.target.url().catch(() => {})
   await Promise.all(ordered.map((item) => downloadItem(item).catch((error: unknown) => { failure ??= error })))
   if (failure) throw failure
   return result

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads'
 
 const blockSize = 4 * 1024 * 1024
 const catchUpBlockSize = 1024 * 1024
+const advanceMessageBytes = 4 * 1024 * 1024
 
 /** sha256 of a file, read in large positional blocks on the calling thread. */
 export async function sha256File(path: string): Promise<string> {
@@ -42,15 +43,19 @@ export function orderedHasher(path: string, size: number, writtenEnd: (position:
   const worker = hashWorker()
   const id = worker.open(path)
   let position = 0
-  const advance = () => {
-    const start = position
+  let posted = 0
+  // one message per few MB, not per write: each costs the receiving thread as much as hashing 64 KB
+  const advance = (minimum: number) => {
     for (let end = Math.min(size, writtenEnd(position)); end > position; end = Math.min(size, writtenEnd(position))) position = end
-    if (position > start) worker.post({ type: 'advance', id, end: position })
+    if (position - posted >= minimum && position > posted) {
+      worker.post({ type: 'advance', id, end: position })
+      posted = position
+    }
   }
   return {
-    wrote: advance,
+    wrote: () => advance(advanceMessageBytes),
     async digest() {
-      advance()
+      advance(0)
       const { digest, hashed } = await worker.digest(id)
       if (hashed !== size) throw new Error(`${path}: hashed ${hashed} of ${size} bytes`)
       return digest
