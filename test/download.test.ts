@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { lstat, mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises'
+import { chmod, lstat, mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -10,7 +10,7 @@ import { ExitCode } from '../src/errors.js'
 import { repoCache } from '../src/hub/cache.js'
 import { readManifest, repoDir } from '../fixtures/index.js'
 import { startHub, type HubEmulator } from './support/emulator/index.js'
-import { isolatedEnv, runCli, spawnCli, tempDir } from './support/cli.js'
+import { finished, isolatedEnv, runCli, spawnCli, tempDir } from './support/cli.js'
 
 const fixtureRepo = 'togethercomputer/CoderForge-Preview'
 const blobRepo = 'acme/big-shards'
@@ -210,6 +210,34 @@ describe('download', () => {
     const notCached = await runCli(['inspect', '--split', 'SWE_Smith'], { ...env, HF_HUB_OFFLINE: '1' })
     assert.equal(notCached.code, ExitCode.usage)
     assert.match(notCached.stderr, /unknown split 'SWE_Smith': valid splits are R2E_Gym/)
+  })
+
+  test('a full disk ends with a clear message; the finished file stays, the partial one is kept for resume', async () => {
+    // the cache lives on a 4 MB tmpfs in a private mount namespace: room for the 3 MB file, not the 2 MB one
+    const cache = join(home.path, 'small-disk')
+    await mkdir(cache)
+    // first the shard that fits, then the whole split; then list what is on the small disk
+    const script = 'mount -t tmpfs -o size=4m tmpfs "$0" && "$@" --shards 0 && "$@"; code=$?; cd "$0" && find . -type f -exec sha256sum {} + ; exit $code'
+    const child = spawnCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--cache-dir', cache, '--quiet'], env, ['unshare', '-rm', 'sh', '-c', script, cache])
+    const result = await finished(child)
+    assert.equal(result.code, ExitCode.failure, result.stderr)
+    assert.match(result.stderr, /^error: disk full while writing .*\.incomplete: free some space \(or use --local-dir \/ --cache-dir on another disk\), then rerun to resume\n$/)
+    const files = new Map(result.stdout.trim().split('\n').map((line) => line.split(/\s+\.\//).reverse() as [string, string]))
+    const blobs = `datasets--${blobRepo.replace('/', '--')}/blobs/`
+    assert.equal(files.get(blobs + sha256(big[0]!)), sha256(big[0]!), 'the finished file is intact')
+    assert.ok(!files.has(blobs + sha256(big[1]!)), 'the unfinished file has no final name')
+    assert.ok(files.has(`${blobs}${sha256(big[1]!)}.incomplete.parts`), 'its resume state is kept')
+  })
+
+  test('an unwritable folder ends with a clear message and nothing written', async () => {
+    const target = join(home.path, 'read-only')
+    await mkdir(target)
+    await chmod(target, 0o555)
+    // in a user namespace without a mapping even root has no override of the permission bits
+    const result = await finished(spawnCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--local-dir', target], env, ['unshare', '-U']))
+    assert.equal(result.code, ExitCode.failure, result.stderr)
+    assert.match(result.stderr, /error: permission denied writing .*read-only.*: choose a writable --local-dir \/ --cache-dir\n$/)
+    assert.deepEqual(await readdir(target), [])
   })
 
   test('filtered_reward1 with the source splits warns about fetching rows twice', async () => {

@@ -117,7 +117,6 @@ let shared: HashWorker | undefined
 function hashWorker(): HashWorker {
   if (shared) return shared
   const worker = new Worker(workerSource, { eval: true })
-  worker.unref()
   const waiting = new Map<number, { resolve: (value: { digest: string, hashed: number }) => void, reject: (error: Error) => void }>()
   let nextId = 0
   worker.on('message', (reply: HashReply) => {
@@ -133,6 +132,8 @@ function hashWorker(): HashWorker {
     for (const waiter of waiting.values()) waiter.reject(error)
     waiting.clear()
   })
+  // after the listeners: adding a 'message' listener refs the worker's port again
+  worker.unref()
   const post = (message: HashMessage) => worker.postMessage(message)
   shared = {
     open(path) {

@@ -31,9 +31,28 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv, signal?: Ab
 
 const mainScript = fileURLToPath(new URL('../../src/main.ts', import.meta.url))
 
-/** Start the CLI as a real child process (for signals and kill -9). */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', mainScript, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * Start the CLI as a real child process (for signals, kill -9, namespaces). `prefix` runs it under
+ * another command, e.g. `['unshare', '-U']`.
+ */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv, prefix: string[] = []): ChildProcess {
+  const [command, ...rest] = [...prefix, process.execPath, '--import', 'tsx', mainScript, ...args]
+  return spawn(command!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/** Wait for a child to exit and collect what it printed; one that has not exited after `timeoutMs` is killed and reported. */
+export async function finished(child: ChildProcess, timeoutMs = 60_000): Promise<CliResult> {
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const timer = setTimeout(() => {
+    stderr += `\n[killed: still running after ${timeoutMs / 1000} s]`
+    child.kill('SIGKILL')
+  }, timeoutMs)
+  const code = await new Promise<number>((resolve) => child.on('close', (status) => resolve(status ?? 1)))
+  clearTimeout(timer)
+  return { code, stdout, stderr }
 }
 
 /** A fresh temporary folder, removed by the returned cleanup. */
