@@ -54,7 +54,7 @@ interface PartState {
 }
 
 const stateSaveIntervalMs = 250
-const writeBlockSize = 1024 * 1024
+const writeBlockSize = 512 * 1024
 
 /**
  * Download files concurrently: each file is cut into parts fetched as parallel range requests;
@@ -126,7 +126,7 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
     progress: number[], saver: StateSaver, hasher: OrderedHasher | undefined,
   ): Promise<void> {
     if (failure) return
-    // network chunks are small (16–64 KB): copy them into a reused ~1 MB block so they die young
+    // network chunks are small (16–64 KB): copy them into a reused 512 KB block so they die young
     // (chunks held until a write completes outlive the young generation and cost full GCs)
     const block = blocks.pop() ?? Buffer.allocUnsafeSlow(writeBlockSize)
     let filled = 0
