@@ -14,6 +14,7 @@ import { finished, isolatedEnv, runCli, spawnCli, tempDir } from './support/cli.
 
 const fixtureRepo = 'togethercomputer/CoderForge-Preview'
 const blobRepo = 'acme/big-shards'
+const gatedRepo = 'acme/gated-shards'
 const big = [randomBytes(3 * 1024 * 1024 + 17), randomBytes(2 * 1024 * 1024 + 5)]
 const bigPaths = ['trajectories/SWE_Smith-00000-of-00002.parquet', 'trajectories/SWE_Smith-00001-of-00002.parquet']
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
@@ -28,8 +29,8 @@ before(async () => {
   await mkdir(join(blobs.path, 'trajectories'), { recursive: true })
   await Promise.all(bigPaths.map((path, i) => writeFile(join(blobs.path, path), big[i]!)))
   hub = await startHub({
-    repos: [{ id: fixtureRepo, dir: repoDir('tiny') }, { id: blobRepo, dir: blobs.path }],
-    tokens: { hf_good: {} },
+    repos: [{ id: fixtureRepo, dir: repoDir('tiny') }, { id: blobRepo, dir: blobs.path }, { id: gatedRepo, dir: blobs.path, gated: 'manual' }],
+    tokens: { hf_good: {}, hf_granted: { grants: [gatedRepo] } },
   })
 })
 after(async () => {
@@ -238,6 +239,16 @@ describe('download', () => {
     assert.equal(result.code, ExitCode.failure, result.stderr)
     assert.match(result.stderr, /error: permission denied writing .*read-only.*: choose a writable --local-dir \/ --cache-dir\n$/)
     assert.deepEqual(await readdir(target), [])
+  })
+
+  test('a gated repo asks for HF_TOKEN, exits with the auth code and writes nothing; a granted token downloads it', async () => {
+    const refused = await runCli(['download', '--repo', gatedRepo, '--split', 'SWE_Smith'], env)
+    assert.equal(refused.code, ExitCode.auth)
+    assert.match(refused.stderr, /^error: dataset 'acme\/gated-shards' is gated: set HF_TOKEN to a token of an account that has accepted its conditions at .*\n$/)
+    assert.ok(!existsSync(join(hubCache(), 'datasets--acme--gated-shards')), 'nothing was written')
+    const granted = await runCli(['download', '--repo', gatedRepo, '--split', 'SWE_Smith', '--quiet'], { ...env, HF_TOKEN: 'hf_granted' })
+    assert.equal(granted.code, 0, granted.stderr)
+    assert.equal(sha256(await readFile(repoCache(hubCache(), gatedRepo).blob(sha256(big[0]!)))), sha256(big[0]!))
   })
 
   test('filtered_reward1 with the source splits warns about fetching rows twice', async () => {
