@@ -116,6 +116,7 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
       }))
       return failure ? undefined : await hasher?.digest()
     } finally {
+      hasher?.close()
       await saver.flush()
       await handle.close()
     }

@@ -30,6 +30,8 @@ export interface OrderedHasher {
   wrote(): void
   /** Hash whatever is left (every byte must be written by now) and return the hex digest. */
   digest(): Promise<string>
+  /** Let go of the file without a digest (a failed download); nothing after a digest. */
+  close(): void
 }
 
 /**
@@ -60,6 +62,7 @@ export function orderedHasher(path: string, size: number, writtenEnd: (position:
       if (hashed !== size) throw new Error(`${path}: hashed ${hashed} of ${size} bytes`)
       return digest
     },
+    close: () => worker.post({ type: 'close', id }),
   }
 }
 
@@ -67,6 +70,7 @@ type HashMessage =
   | { type: 'open', id: number, path: string }
   | { type: 'advance', id: number, end: number }
   | { type: 'digest', id: number }
+  | { type: 'close', id: number }
 
 type HashReply = { id: number, digest: string, hashed: number } | { id: number, error: string }
 
@@ -93,13 +97,17 @@ parentPort.on('message', (message) => {
     return
   }
   const file = files.get(message.id)
+  if (!file) {
+    if (message.type === 'digest') parentPort.postMessage({ id: message.id, error: 'the file was closed before its digest' })
+    return
+  }
   if (message.type === 'advance') {
     if (!file.error) try { advance(file, message.end) } catch (error) { file.error = error }
     return
   }
   files.delete(message.id)
   if (file.fd !== undefined) closeSync(file.fd)
-  parentPort.postMessage(file.error
+  if (message.type === 'digest') parentPort.postMessage(file.error
     ? { id: message.id, error: String(file.error.message || file.error) }
     : { id: message.id, digest: file.hash.digest('hex'), hashed: file.hashed })
 })
@@ -127,7 +135,9 @@ function hashWorker(): HashWorker {
     if ('error' in reply) waiter.reject(new Error(reply.error))
     else waiter.resolve(reply)
   })
+  let crashed: Error | undefined
   worker.on('error', (error) => {
+    crashed = error
     shared = undefined
     for (const waiter of waiting.values()) waiter.reject(error)
     waiting.clear()
@@ -143,6 +153,7 @@ function hashWorker(): HashWorker {
     },
     post,
     digest(id) {
+      if (crashed) return Promise.reject(crashed)
       worker.ref()
       post({ type: 'digest', id })
       return new Promise((resolve, reject) => waiting.set(id, { resolve, reject }))
