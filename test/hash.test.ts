@@ -52,6 +52,15 @@ describe('hashing', () => {
     await assert.rejects(hasher.digest(), /hashed 700 of 1000 bytes/)
   })
 
+  test('a hasher let go of (a failed download) answers no digest', async () => {
+    const path = join(dir.path, 'abandoned.bin')
+    await writeFile(path, randomBytes(100))
+    const hasher = orderedHasher(path, 100, () => 100)
+    hasher.wrote()
+    hasher.close()
+    await assert.rejects(hasher.digest(), /closed before its digest/)
+  })
+
   test('an unreadable file fails the digest with the reason', async () => {
     const hasher = orderedHasher(join(dir.path, 'missing.bin'), 10, () => 10)
     hasher.wrote()
