@@ -1,7 +1,8 @@
 /**
  * Download benchmark (not in CI): the realistic SWE_Smith shards served by the local Hub emulator with a
  * per-connection bandwidth cap and added latency, fetched by coderforge, by aria2c with hfd.sh-style
- * settings (as is, and with aria2c's own sha256 check so both verify), and by curl one file after another.
+ * settings (given the URLs; after an API listing as hfd.sh does; with aria2c's own sha256 check so both
+ * verify), and by curl one file after another.
  * After a warm-up round, each contender runs `--runs` times, interleaved; the median time and the highest
  * peak RSS are reported.
  *
@@ -32,17 +33,24 @@ const hub = await startHub({ repos: [{ id: repo, dir: repoDir('realistic') }], b
 const work = await mkdtemp(join(tmpdir(), 'coderforge-bench-'))
 try {
   const urls = files.map((f) => `${hub.endpoint}/datasets/${repo}/resolve/main/${f.path}`)
+  const aria2Args = ['-x16', '-s16', '-j4', '-k1M', '--file-allocation=none', '--console-log-level=warn', '--summary-interval=0']
   const aria2 = (verify: boolean) => async (out: string) => {
     const list = join(work, 'aria2.txt')
     await writeFile(list, urls.map((url, i) => `${url}\n  out=${files[i]!.path}${verify ? `\n  checksum=sha-256=${files[i]!.sha256}` : ''}`).join('\n') + '\n')
-    return measure(`aria2c${verify ? ' --checksum' : ''}`, 'aria2c', ['-x16', '-s16', '-j4', '-k1M', '--file-allocation=none',
-      '--console-log-level=warn', '--summary-interval=0', '-d', out, '-i', list])
+    return measure(`aria2c${verify ? ' --checksum' : ''}`, 'aria2c', [...aria2Args, '-d', out, '-i', list])
+  }
+  // what hfd.sh runs end to end: list the repo through the API first, then hand aria2c the URLs
+  const hfdStyle = async (out: string) => {
+    const list = join(work, 'aria2.txt')
+    await writeFile(list, urls.map((url, i) => `${url}\n  out=${files[i]!.path}`).join('\n') + '\n')
+    const api = `${hub.endpoint}/api/datasets/${repo}/revision/main?blobs=true`
+    return measure('curl API listing + aria2c', 'sh', ['-c', `curl -sSf -o /dev/null '${api}' && aria2c ${aria2Args.join(' ')} -d '${out}' -i '${list}'`])
   }
   const contenders: Array<(out: string) => Promise<Measurement>> = [
     (out) => measure('coderforge', process.execPath, [join(root, 'bin/coderforge.js'), 'download', '--split', 'SWE_Smith', '--quiet',
       '--cache-dir', out, ...values.ours!.split(' ').filter(Boolean)], { env: { HF_ENDPOINT: hub.endpoint } }),
   ]
-  if (values.peers && have('aria2c')) contenders.push(aria2(false), aria2(true))
+  if (values.peers && have('aria2c')) contenders.push(aria2(false), hfdStyle, aria2(true))
   else if (values.peers) console.log('aria2c not found: apt-get install aria2')
   const runs = Number(values.runs)
   const rounds: Measurement[][] = []
