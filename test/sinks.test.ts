@@ -16,9 +16,12 @@ describe('byte-level JSON', () => {
     const samples = [
       '', 'plain', 'quote " backslash \\ slash /', 'tab\tnewline\nreturn\r\nbell\u0007 nul\u0000 esc\u001b',
       '中文 and emoji 😀 and é', '[{"content": "x\\"y", "role": "tool"}]', '\u007f\u0080\u00ff',
+      // longer than the escaper's 64 KiB block, escapes straddling the block edges, all control characters
+      'a'.repeat(65_534) + '"\\\n' + '\u0001'.repeat(70_000) + '😀'.repeat(20_000) + '\\"'.repeat(40_000),
     ]
-    for (const sample of samples) {
-      const out = byteBuffer(4)
+    for (const [i, sample] of samples.entries()) {
+      // a buffer with no room at all for the first sample, so every reservation is exercised
+      const out = byteBuffer(i === 0 ? 1 : 4)
       writeJsonStringBytes(out, encode(sample))
       const text = decode(out.bytes, out.length)
       assert.equal(JSON.parse(text), sample)

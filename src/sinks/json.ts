@@ -34,48 +34,55 @@ export function writeBytes(out: ByteBuffer, bytes: Uint8Array): void {
 const textEncoder = new TextEncoder()
 const hexDigits = '0123456789abcdef'
 
+// per byte: 0 = copied as is; else the letter after the backslash, or 1 for \u00XX
+const escapes = new Uint8Array(256)
+for (let c = 0; c < 32; c++) escapes[c] = 1
+escapes[34] = 34
+escapes[92] = 92
+escapes[10] = 110
+escapes[13] = 114
+escapes[9] = 116
+escapes[8] = 98
+escapes[12] = 102
+
+// room is reserved per block for its worst case (every byte \u00XX): no counting pass over the input
+const escapeBlockSize = 64 * 1024
+
 /** Append a JSON string literal for UTF-8 `bytes` (quotes, backslashes and control characters escaped). */
 export function writeJsonStringBytes(out: ByteBuffer, src: Uint8Array): void {
-  // worst case: every byte a control character (\u00XX), plus the quotes
-  reserve(out, src.length + 2 + countEscapeOverhead(src))
-  const dst = out.bytes
+  const n = src.length
+  reserve(out, 2)
+  let dst = out.bytes
   let o = out.length
   dst[o++] = 34
-  const n = src.length
-  for (let i = 0; i < n; i++) {
-    const c = src[i]!
-    // most bytes: printable, not a quote (34) or backslash (92); UTF-8 multibyte bytes are >= 128
-    if ((c >= 35 && c !== 92) || c === 32 || c === 33) {
-      dst[o++] = c
-      continue
+  for (let i = 0; i < n;) {
+    const end = Math.min(n, i + escapeBlockSize)
+    if (dst.length - o < (end - i) * 6 + 1) {
+      out.length = o
+      reserve(out, (end - i) * 6 + 1)
+      dst = out.bytes
     }
-    dst[o++] = 92
-    if (c === 34 || c === 92) dst[o++] = c
-    else if (c === 10) dst[o++] = 110
-    else if (c === 13) dst[o++] = 114
-    else if (c === 9) dst[o++] = 116
-    else if (c === 8) dst[o++] = 98
-    else if (c === 12) dst[o++] = 102
-    else {
-      dst[o++] = 117
-      dst[o++] = 48
-      dst[o++] = 48
-      dst[o++] = hexDigits.charCodeAt(c >> 4)
-      dst[o++] = hexDigits.charCodeAt(c & 15)
+    for (; i < end; i++) {
+      const c = src[i]!
+      const escape = escapes[c]!
+      if (escape === 0) {
+        dst[o++] = c
+        continue
+      }
+      dst[o++] = 92
+      if (escape !== 1) {
+        dst[o++] = escape
+      } else {
+        dst[o++] = 117
+        dst[o++] = 48
+        dst[o++] = 48
+        dst[o++] = hexDigits.charCodeAt(c >> 4)
+        dst[o++] = hexDigits.charCodeAt(c & 15)
+      }
     }
   }
   dst[o++] = 34
   out.length = o
-}
-
-function countEscapeOverhead(src: Uint8Array): number {
-  let extra = 0
-  for (let i = 0; i < src.length; i++) {
-    const c = src[i]!
-    if (c === 34 || c === 92) extra += 1
-    else if (c < 32) extra += 5
-  }
-  return extra
 }
 
 /** Append any decoded Parquet value as JSON: null, boolean, number, bigint, string, bytes, list, struct. */
