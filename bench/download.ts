@@ -47,7 +47,7 @@ try {
     return measure('curl API listing + aria2c', 'sh', ['-c', `curl -sSf -o /dev/null '${api}' && aria2c ${aria2Args.join(' ')} -d '${out}' -i '${list}'`])
   }
   const contenders: Array<(out: string) => Promise<Measurement>> = [
-    (out) => measure('coderforge', process.execPath, [join(root, 'bin/coderforge.js'), 'download', '--split', 'SWE_Smith', '--quiet',
+    (out) => measure('coderforge', process.execPath, [join(root, 'bin/coderforge.cjs'), 'download', '--split', 'SWE_Smith', '--quiet',
       '--cache-dir', out, ...values.ours!.split(' ').filter(Boolean)], { env: { HF_ENDPOINT: hub.endpoint } }),
   ]
   if (values.peers && have('aria2c')) contenders.push(aria2(false), hfdStyle, aria2(true))

@@ -20,7 +20,7 @@ const manifest = readManifest('realistic')
 const shard = manifest.files.find((f) => f.split === 'SWE_Rebench' && f.shard === 0)!
 const file = join(repoDir('realistic'), shard.path)
 const work = await mkdtemp(join(tmpdir(), 'coderforge-bench-'))
-const cli = join(root, 'bin/coderforge.js')
+const cli = join(root, 'bin/coderforge.cjs')
 const duck = join(root, 'bench/duckdb-sql.mjs')
 const sql = (text: string) => text.replace(/'/g, "''")
 try {

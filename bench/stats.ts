@@ -27,7 +27,7 @@ SELECT
   (SELECT quantile_disc(messages, [0.5, 0.9, 0.99]) FROM rows) AS messages,
   (SELECT quantile_disc(assistant, [0.5, 0.9, 0.99]) FROM rows) AS assistant,
   (SELECT histogram(t) FROM (SELECT unnest(tools) AS t FROM rows)) AS tools`
-const ours = await measure('coderforge stats --deep', process.execPath, [join(root, 'bin/coderforge.js'), 'stats', join(repoDir('realistic'), shard.path), '--deep', '--json'])
+const ours = await measure('coderforge stats --deep', process.execPath, [join(root, 'bin/coderforge.cjs'), 'stats', join(repoDir('realistic'), shard.path), '--deep', '--json'])
 const duck = await measure('DuckDB', process.execPath, [join(root, 'bench/duckdb-sql.mjs'), `COPY (${sql}) TO '/dev/null' (FORMAT json)`])
 console.log(`stats --deep on ${shard.path} (${(shard.size / 1e6).toFixed(0)} MB, ${shard.rows} rows)`)
 console.log(`  ours   ${ours.seconds.toFixed(2)} s, RSS ${ours.peakRssMb.toFixed(0)} MB`)
