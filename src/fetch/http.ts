@@ -112,8 +112,11 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const maxRetryWaitMs = options.maxRetryWaitMs ?? 300_000
   const hubOrigin = options.hubOrigin ? new URL(options.hubOrigin).origin : undefined
   const stats: HttpStats = { requests: 0, retries: 0, bytesReceived: 0 }
-  // every request in flight listens to the run's signal: dozens at once are expected
-  if (options.signal) setMaxListeners(Math.max(64, 4 * (options.concurrency ?? 32)), options.signal)
+  // closing the client ends what is in flight and every retry still waiting, as the run's signal does
+  const lifetime = new AbortController()
+  const signal = options.signal ? AbortSignal.any([options.signal, lifetime.signal]) : lifetime.signal
+  // every request in flight listens to the signal: dozens at once are expected
+  setMaxListeners(Math.max(64, 4 * (options.concurrency ?? 32)), signal)
 
   function headersFor(url: string, extra: Record<string, string> | undefined): Record<string, string> {
     const headers: Record<string, string> = {
@@ -128,13 +131,13 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   /** One attempt: send, then hand the live response to `consume` while holding a connection slot. */
   function attempt<T>(url: string, init: HttpRequest, consume: (res: IncomingMessage) => Promise<T>): Promise<T> {
     return limit(async () => {
-      throwIfAborted(options.signal)
+      throwIfAborted(signal)
       stats.requests++
       const res = await transport.send(url, {
         method: init.method ?? 'GET',
         headers: headersFor(url, init.headers),
         body: init.body,
-        signal: options.signal,
+        signal,
       })
       try {
         return await consume(res)
@@ -151,9 +154,9 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     stats.retries++
     options.onRetry?.({ url, attempt: attemptNumber, reason, waitMs })
     try {
-      await sleep(waitMs, undefined, { signal: options.signal })
+      await sleep(waitMs, undefined, { signal })
     } catch {
-      throw interrupted(options.signal)
+      throw interrupted(signal)
     }
   }
 
@@ -166,7 +169,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
           return { status: res.statusCode!, headers: flatHeaders(res.headers), url, body }
         })
       } catch (error) {
-        if (!isRetryableNetworkError(error, options.signal) || attemptNumber > maxRetries) throw networkError(error, url, options.signal)
+        if (!isRetryableNetworkError(error, signal) || attemptNumber > maxRetries) throw networkError(error, url, signal)
         await wait(url, attemptNumber, describeNetworkError(error))
         continue
       }
@@ -226,7 +229,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         })
       } catch (error) {
         if (position > startedAt) failures = 0
-        if (!isRetryableNetworkError(error, options.signal) || ++failures > maxRetries) throw networkError(error, url, options.signal)
+        if (!isRetryableNetworkError(error, signal) || ++failures > maxRetries) throw networkError(error, url, signal)
         await wait(url, failures, describeNetworkError(error))
         continue
       }
@@ -259,7 +262,10 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     fetch,
     fetchOk,
     streamRange,
-    close: async () => transport.close(),
+    async close() {
+      lifetime.abort(new NetworkError('the HTTP client was closed'))
+      transport.close()
+    },
   }
 }
 
