@@ -66,7 +66,7 @@ const writeBlockSize = 512 * 1024
  * atomically.
  */
 export async function downloadFiles(items: DownloadItem[], options: DownloadOptions): Promise<DownloadResult> {
-  const partSize = options.partSize ?? 8 * 1024 * 1024
+  const defaultPartSize = options.partSize ?? 8 * 1024 * 1024
   const emit = options.onEvent ?? (() => {})
   const result: DownloadResult = { files: 0, bytesFetched: 0, bytesResumed: 0 }
   const blocks: Buffer[] = []
@@ -93,7 +93,9 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
 
   /** Fetch what is missing of `item` and return its sha256 when one is expected (hashed while writing). */
   async function fetchMissingParts(item: DownloadItem, restart: boolean): Promise<string | undefined> {
-    const state = restart ? undefined : await loadState(item, partSize)
+    const state = restart ? undefined : await loadState(item)
+    // a resumed file keeps the parts it was started with, whatever --part-size says now
+    const partSize = state?.partSize ?? defaultPartSize
     const progress = state?.progress ?? new Array<number>(Math.ceil(item.size / partSize)).fill(0)
     const resumed = progress.reduce((sum, bytes) => sum + bytes, 0)
     result.bytesResumed += resumed
@@ -203,12 +205,12 @@ function stateSaver(item: DownloadItem, state: PartState): StateSaver {
   }
 }
 
-async function loadState(item: DownloadItem, partSize: number): Promise<PartState | undefined> {
+async function loadState(item: DownloadItem): Promise<PartState | undefined> {
   try {
     const state = JSON.parse(await readFile(statePath(item), 'utf8')) as PartState
-    const parts = Math.ceil(item.size / partSize)
-    const valid = state.size === item.size && state.sha256 === item.sha256 && state.partSize === partSize &&
-      Array.isArray(state.progress) && state.progress.length === parts
+    const valid = state.size === item.size && state.sha256 === item.sha256 && Number.isSafeInteger(state.partSize) && state.partSize > 0 &&
+      Array.isArray(state.progress) && state.progress.length === Math.ceil(item.size / state.partSize) &&
+      state.progress.every((done, part) => Number.isSafeInteger(done) && done >= 0 && done <= Math.min(state.partSize, item.size - part * state.partSize))
     return valid ? state : undefined
   } catch {
     return undefined
