@@ -150,6 +150,21 @@ describe('download', () => {
     assert.ok(summary.bytes_resumed >= resumedFrom)
   })
 
+  test('a partial file left by huggingface_hub (written front to back, no state) is resumed, not fetched again', async () => {
+    const blob = repoCache(hubCache(), blobRepo).blob(sha256(big[0]!))
+    await mkdir(join(blob, '..'), { recursive: true })
+    await writeFile(`${blob}.incomplete`, big[0]!.subarray(0, 1_000_000))
+    const plan = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--shards', '0', '--dry-run', '--json'], env)
+    assert.equal(plan.code, 0, plan.stderr)
+    assert.match(plan.stdout, /"state":"partial","bytes_present":1000000\b/)
+    const result = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--shards', '0', '--json'], env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(sha256(await readFile(blob)), sha256(big[0]!))
+    const fetched = cdnRequests().filter((r) => r.file === bigPaths[0]).reduce((sum, r) => sum + r.bytesSent, 0)
+    assert.equal(fetched, big[0]!.length - 1_000_000)
+    assert.equal(JSON.parse(result.stdout.trim().split('\n').at(-1)!).bytes_resumed, 1_000_000)
+  })
+
   test('drops, 5xx bursts, 429 and an expired link are survived', async () => {
     hub.fault({ target: 'cdn', file: bigPaths[0], kind: 'drop', afterBytes: 100_000, times: 2 })
     hub.fault({ target: 'cdn', file: bigPaths[1], kind: 'status', status: 503, times: 3 })

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { CoderforgeError, IntegrityError } from '../errors.js'
 import { writeFileAtomic } from '../hub/cache.js'
@@ -93,7 +93,7 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
 
   /** Fetch what is missing of `item` and return its sha256 when one is expected (hashed while writing). */
   async function fetchMissingParts(item: DownloadItem, restart: boolean): Promise<string | undefined> {
-    const state = restart ? undefined : await loadState(item)
+    const state = restart ? undefined : await loadState(item, defaultPartSize)
     // a resumed file keeps the parts it was started with, whatever --part-size says now
     const partSize = state?.partSize ?? defaultPartSize
     const progress = state?.progress ?? new Array<number>(Math.ceil(item.size / partSize)).fill(0)
@@ -205,30 +205,44 @@ function stateSaver(item: DownloadItem, state: PartState): StateSaver {
   }
 }
 
-async function loadState(item: DownloadItem): Promise<PartState | undefined> {
+/** What {@link loadState} needs to know of a file. */
+type PartialFile = Pick<DownloadItem, 'partialPath' | 'size' | 'sha256'>
+
+/**
+ * How far an interrupted download of `item` got: our `.parts` state, or for a shorter partial file
+ * without one (huggingface_hub before 1.18 appends to `blobs/<etag>.incomplete` front to back and
+ * keeps no state) its length, as parts of `partSize`. A mismatch is caught by the sha256 check.
+ */
+async function loadState(item: PartialFile, partSize: number): Promise<PartState | undefined> {
   try {
     const state = JSON.parse(await readFile(statePath(item), 'utf8')) as PartState
     const valid = state.size === item.size && state.sha256 === item.sha256 && Number.isSafeInteger(state.partSize) && state.partSize > 0 &&
       Array.isArray(state.progress) && state.progress.length === Math.ceil(item.size / state.partSize) &&
       state.progress.every((done, part) => Number.isSafeInteger(done) && done >= 0 && done <= Math.min(state.partSize, item.size - part * state.partSize))
-    return valid ? state : undefined
+    if (valid) return state
   } catch {
-    return undefined
+    // no state of ours: maybe a partial file written front to back
   }
+  const written = await stat(item.partialPath).then((info) => info.size, () => 0)
+  // ours are created at full size; a shorter one is a prefix written by another tool
+  if (written === 0 || written >= item.size || (await exists(statePath(item)))) return undefined
+  const progress = Array.from({ length: Math.ceil(item.size / partSize) }, (_, part) =>
+    Math.max(0, Math.min(written - part * partSize, partSize, item.size - part * partSize)))
+  return { size: item.size, sha256: item.sha256, partSize, progress }
 }
 
 function statePath(item: { partialPath: string }): string {
   return `${item.partialPath}.parts`
 }
 
-/** Bytes an interrupted download has already written to `partialPath` (0 if none or unknown). */
-export async function resumableBytes(partialPath: string): Promise<number> {
-  try {
-    const state = JSON.parse(await readFile(statePath({ partialPath }), 'utf8')) as PartState
-    return state.progress.reduce((sum, bytes) => sum + bytes, 0)
-  } catch {
-    return 0
-  }
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false)
+}
+
+/** Bytes an interrupted download of this file has already written (0 if none or unknown). */
+export async function resumableBytes(file: PartialFile): Promise<number> {
+  const state = await loadState(file, 8 * 1024 * 1024)
+  return state ? state.progress.reduce((sum, bytes) => sum + bytes, 0) : 0
 }
 
 async function discardPartial(item: DownloadItem): Promise<void> {

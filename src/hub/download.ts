@@ -67,7 +67,7 @@ async function inspectFile(
   if (complete) return { shard, state: 'complete', presentBytes: shard.size, path, partialPath, sha256 }
   const partial = await fileSize(partialPath)
   if (partial === undefined) return { shard, state: 'missing', presentBytes: 0, path, partialPath, sha256 }
-  return { shard, state: 'partial', presentBytes: await resumableBytes(partialPath), path, partialPath, sha256 }
+  return { shard, state: 'partial', presentBytes: await resumableBytes({ partialPath, size: shard.size, sha256 }), path, partialPath, sha256 }
 }
 
 /** Where a file lives when complete, and where its bytes accumulate until then. */
