@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { ExitCode } from '../src/errors.js'
+import { partSizeFor } from '../src/fetch/downloader.js'
 import { repoCache } from '../src/hub/cache.js'
 import { readManifest, repoDir } from '../fixtures/index.js'
 import { startHub, type HubEmulator } from './support/emulator/index.js'
@@ -107,6 +108,18 @@ describe('download', () => {
     const bad = await runCli(['download', '--split', 'SWE_Smith', '--concurrency', '0'], env)
     assert.equal(bad.code, ExitCode.usage)
     assert.equal(bad.stderr, "error: --concurrency must be a positive integer, got '0'\n")
+  })
+
+  test('parts: 8 MiB, smaller when the selection is small so every connection has one', async () => {
+    const MiB = 1024 * 1024
+    assert.equal(partSizeFor(252e6, 32), 8 * MiB)
+    assert.equal(partSizeFor(93e9, 32), 8 * MiB)
+    assert.equal(partSizeFor(64e6, 32), 2 * MiB)
+    assert.equal(partSizeFor(1000, 32), 1 * MiB)
+    // one 3 MB file and four connections: four parts at once instead of one
+    const result = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--shards', '0', '--concurrency', '4', '--quiet'], env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.deepEqual(cdnRequests().map((r) => r.range).sort(), ['bytes=0-1048575', 'bytes=1048576-2097151', 'bytes=2097152-3145727', 'bytes=3145728-3145744'])
   })
 
   test('large files are fetched as parallel ranges, and no Authorization reaches the CDN', async () => {

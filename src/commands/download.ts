@@ -16,7 +16,7 @@ import {
 interface DownloadFlags extends HubFlags, SelectionFlags, OutputFlags {
   localDir?: string
   dryRun?: boolean
-  partSize: string
+  partSize?: string
 }
 
 /** `coderforge download`: a split's shards, concurrent range requests, resumable, verified. */
@@ -28,7 +28,7 @@ export function downloadCommand(ctx: CommandContext): Command {
   command
     .option('--local-dir <dir>', 'write the files under DIR/<repo path> (like hf download --local-dir) instead of the HF cache')
     .option('-n, --dry-run', 'show what would be fetched and what is already present, fetch nothing')
-    .option('--part-size <size>', 'bytes per range request; a file is fetched as parallel parts (e.g. 8MB, 1MiB)', '8MiB')
+    .option('--part-size <size>', 'bytes per range request; a file is fetched as parallel parts (e.g. 8MB, 1MiB) (default: 8MiB, less when the selection is small, so every connection is used)')
   addOutputOptions(command)
   command.addHelpText('after', `
 Examples:
@@ -44,8 +44,8 @@ Interrupted? Run the same command again: finished files are skipped, partial one
     if (flags.split.length === 0) {
       throw new UsageError('choose what to download with --split (SWE_Rebench, SWE_Smith, R2E_Gym, filtered_reward1, or all)')
     }
-    const partSize = parseBytes(flags.partSize)
-    if (!partSize || partSize < 64 * 1024) throw new UsageError(`invalid --part-size '${flags.partSize}': use a size of at least 64KB, e.g. 8MB`)
+    const partSize = flags.partSize === undefined ? undefined : parseBytes(flags.partSize)
+    if (partSize !== undefined && (!partSize || partSize < 64 * 1024)) throw new UsageError(`invalid --part-size '${flags.partSize}': use a size of at least 64KB, e.g. 8MB`)
     const hub = openHub(ctx, flags, out)
     try {
       const plan = await planDownload(hub, {

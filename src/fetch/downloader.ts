@@ -31,7 +31,7 @@ export type DownloadEvent =
 /** Options for {@link downloadFiles}. */
 export interface DownloadOptions {
   http: HttpClient
-  /** Bytes per range request (default 8 MiB). Parts of all files share the client's connection budget. */
+  /** Bytes per range request (default: {@link partSizeFor} the total). Parts of all files share the client's connection budget. */
   partSize?: number
   onEvent?: (event: DownloadEvent) => void
 }
@@ -66,7 +66,7 @@ const writeBlockSize = 512 * 1024
  * atomically.
  */
 export async function downloadFiles(items: DownloadItem[], options: DownloadOptions): Promise<DownloadResult> {
-  const defaultPartSize = options.partSize ?? 8 * 1024 * 1024
+  const defaultPartSize = options.partSize ?? partSizeFor(items.reduce((sum, item) => sum + item.size, 0), options.http.concurrency)
   const emit = options.onEvent ?? (() => {})
   const result: DownloadResult = { files: 0, bytesFetched: 0, bytesResumed: 0 }
   const blocks: Buffer[] = []
@@ -178,6 +178,16 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
   return result
 }
 
+const MiB = 1024 * 1024
+
+/**
+ * 8 MiB parts, or smaller ones (down to 1 MiB) when there are fewer bytes than connections × 8 MiB,
+ * so that a single shard still uses every connection: as many parts as connections, in whole MiB.
+ */
+export function partSizeFor(totalBytes: number, connections: number): number {
+  return Math.min(8, Math.max(1, Math.ceil(totalBytes / connections / MiB))) * MiB
+}
+
 interface StateSaver {
   touch(): void
   save(): Promise<void>
@@ -241,7 +251,7 @@ async function exists(path: string): Promise<boolean> {
 
 /** Bytes an interrupted download of this file has already written (0 if none or unknown). */
 export async function resumableBytes(file: PartialFile): Promise<number> {
-  const state = await loadState(file, 8 * 1024 * 1024)
+  const state = await loadState(file, 8 * MiB)
   return state ? state.progress.reduce((sum, bytes) => sum + bytes, 0) : 0
 }
 

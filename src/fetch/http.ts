@@ -82,6 +82,8 @@ export type ChunkSink = (chunk: Buffer, offset: number) => void | Promise<void>
 /** The one HTTP layer: every byte from the network passes through a client made here. */
 export interface HttpClient {
   readonly stats: HttpStats
+  /** Simultaneous requests this client allows: the connection budget its callers share. */
+  readonly concurrency: number
   readonly hubOrigin: string | undefined
   /** One request with retries; answers any final status (callers map errors with {@link responseError}). */
   fetch(url: string, init?: HttpRequest): Promise<HttpResponse>
@@ -106,7 +108,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const env = options.env ?? process.env
   const stallTimeoutMs = options.stallTimeoutMs ?? 30_000
   const transport = createTransport({ env, idleTimeoutMs: stallTimeoutMs })
-  const limit = pLimit(options.concurrency ?? 32)
+  const concurrency = options.concurrency ?? 32
+  const limit = pLimit(concurrency)
   const maxRetries = options.maxRetries ?? 5
   const retryBaseMs = options.retryBaseMs ?? 1000
   const maxRetryWaitMs = options.maxRetryWaitMs ?? 300_000
@@ -116,7 +119,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const lifetime = new AbortController()
   const signal = options.signal ? AbortSignal.any([options.signal, lifetime.signal]) : lifetime.signal
   // every request in flight listens to the signal: dozens at once are expected
-  setMaxListeners(Math.max(64, 4 * (options.concurrency ?? 32)), signal)
+  setMaxListeners(Math.max(64, 4 * concurrency), signal)
 
   function headersFor(url: string, extra: Record<string, string> | undefined): Record<string, string> {
     const headers: Record<string, string> = {
@@ -258,6 +261,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
 
   return {
     stats,
+    concurrency,
     hubOrigin,
     fetch,
     fetchOk,
