@@ -6,7 +6,7 @@
  * After a warm-up round, each contender runs `--runs` times, interleaved; the median time and the highest
  * peak RSS are reported.
  *
- *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20] [--runs 3] [--ours="--part-size 4MB"] [--no-peers]
+ *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20] [--runs 3] [--files 4] [--ours="--part-size 4MB"] [--no-peers]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -20,6 +20,8 @@ const { values } = parseArgs({ allowNegative: true, options: {
   bandwidth: { type: 'string', default: '25000000' },
   latency: { type: 'string', default: '20' },
   runs: { type: 'string', default: '3' },
+  // the first N shards of SWE_Smith (of 4)
+  files: { type: 'string', default: '4' },
   // extra coderforge flags, e.g. --ours="--part-size 4MB --concurrency 24"
   ours: { type: 'string', default: '' },
   peers: { type: 'boolean', default: true },
@@ -27,7 +29,10 @@ const { values } = parseArgs({ allowNegative: true, options: {
 const repo = 'togethercomputer/CoderForge-Preview'
 
 await ensureFixtures('realistic')
-const files = readManifest('realistic').files.filter((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')
+const files = readManifest('realistic').files
+  .filter((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')
+  .sort((a, b) => a.shard - b.shard)
+  .slice(0, Number(values.files))
 const totalBytes = files.reduce((sum, f) => sum + f.size, 0)
 const hub = await startHub({ repos: [{ id: repo, dir: repoDir('realistic') }], bandwidth: Number(values.bandwidth), latencyMs: Number(values.latency), bodiesInMemory: true })
 const work = await mkdtemp(join(tmpdir(), 'coderforge-bench-'))
@@ -47,7 +52,7 @@ try {
     return measure('curl API listing + aria2c', 'sh', ['-c', `curl -sSf -o /dev/null '${api}' && aria2c ${aria2Args.join(' ')} -d '${out}' -i '${list}'`])
   }
   const contenders: Array<(out: string) => Promise<Measurement>> = [
-    (out) => measure('coderforge', process.execPath, [join(root, 'bin/coderforge.cjs'), 'download', '--split', 'SWE_Smith', '--quiet',
+    (out) => measure('coderforge', process.execPath, [join(root, 'bin/coderforge.cjs'), 'download', '--split', 'SWE_Smith', '--shards', `0-${files.length - 1}`, '--quiet',
       '--cache-dir', out, ...values.ours!.split(' ').filter(Boolean)], { env: { HF_ENDPOINT: hub.endpoint } }),
   ]
   if (values.peers && have('aria2c')) contenders.push(aria2(false), hfdStyle, aria2(true))
