@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer, request as httpRequest, type Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { connect, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
@@ -13,7 +15,7 @@ import { createHub } from '../src/hub/client.js'
 import { fileTarget, resolveFile } from '../src/hub/resolve.js'
 import { resolveCommit } from '../src/hub/revision.js'
 import { startHub, type HubEmulator } from './support/emulator/index.js'
-import { tempDir } from './support/cli.js'
+import { finished, tempDir } from './support/cli.js'
 
 const repo = 'acme/blobs'
 const path = 'data/train-00000-of-00001.parquet'
@@ -266,6 +268,50 @@ describe('proxy settings', () => {
     assert.equal(pick('https://huggingface.co/', { HTTP_PROXY: 'http://only-http:1' }), 'http://only-http:1/', 'https falls back to HTTP_PROXY')
     assert.equal(pick('https://huggingface.co/', { HTTPS_PROXY: 'http://p:1', NO_PROXY: '*' }), undefined)
     assert.equal(pick('https://huggingface.co/', {}), undefined)
+  })
+
+  test('an https Hub is reached through HTTPS_PROXY with TLS inside the CONNECT tunnel; an untrusted certificate is explained', async () => {
+    // a TLS front for the emulator's Hub origin, with a certificate made for this test and trusted by the child only
+    const certs = join(dir.path, 'tls')
+    await mkdir(certs, { recursive: true })
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost', '-keyout', join(certs, 'key.pem'), '-out', join(certs, 'cert.pem')], { stdio: 'ignore' })
+    const front = createHttpsServer({ key: await readFile(join(certs, 'key.pem')), cert: await readFile(join(certs, 'cert.pem')) }, (req, res) => {
+      const upstream = httpRequest(new URL(req.url!, hub.endpoint), { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers)
+        answer.pipe(res)
+      })
+      req.pipe(upstream)
+    })
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve))
+    const endpoint = `https://localhost:${(front.address() as AddressInfo).port}`
+    const proxy = await startProxy()
+    try {
+      const script = `
+        import { createHub } from ${JSON.stringify(new URL('../src/hub/client.ts', import.meta.url).href)}
+        import { fileTarget } from ${JSON.stringify(new URL('../src/hub/resolve.ts', import.meta.url).href)}
+        const hub = createHub({ endpoint: process.env.HF_ENDPOINT, env: process.env })
+        const chunks = []
+        const target = fileTarget(hub, { repo: ${JSON.stringify(repo)}, revision: 'main', path: ${JSON.stringify(path)} })
+        await hub.http.streamRange(target, { start: 0, end: 1000 }, (chunk) => { chunks.push(chunk) })
+        await hub.http.close()
+        process.stdout.write(Buffer.concat(chunks).toString('hex'))`
+      const run = (extra: NodeJS.ProcessEnv) => finished(spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        env: { PATH: process.env.PATH, HF_ENDPOINT: endpoint, HTTPS_PROXY: proxy.url, ...extra },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }))
+      const untrusted = await run({})
+      assert.notEqual(untrusted.code, 0)
+      assert.match(untrusted.stderr, /cannot reach https:\/\/localhost:\d+: DEPTH_ZERO_SELF_SIGNED_CERT: the server's TLS certificate is not trusted; behind a TLS-inspecting proxy, set NODE_EXTRA_CA_CERTS to its CA file/)
+      const result = await run({ NODE_EXTRA_CA_CERTS: join(certs, 'cert.pem') })
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(result.stdout, content.subarray(0, 1000).toString('hex'))
+      assert.ok(proxy.targets.includes(`localhost:${new URL(endpoint).port}`), `tunnelled to the Hub: ${proxy.targets.join(', ')}`)
+    } finally {
+      await proxy.close()
+      front.closeAllConnections()
+      await new Promise((resolve) => front.close(resolve))
+    }
   })
 
   test('a proxy that refuses the tunnel fails at once with a message naming the proxy', async () => {

@@ -346,9 +346,10 @@ function networkError(error: unknown, url: string, signal: AbortSignal | undefin
   if (!errorCode(error)) return error instanceof Error ? error : new Error(String(error))
   const origin = new URL(url).origin
   const code = errorCode(error)
-  const hint = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
-    ? ' (check HF_ENDPOINT / --endpoint, your network and HTTPS_PROXY)'
-    : ''
+  let hint = ''
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') hint = ' (check HF_ENDPOINT / --endpoint, your network and HTTPS_PROXY)'
+  // a certificate Node does not trust: usually a proxy that inspects TLS with its own CA
+  else if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) hint = ': the server\'s TLS certificate is not trusted; behind a TLS-inspecting proxy, set NODE_EXTRA_CA_CERTS to its CA file'
   return new NetworkError(`cannot reach ${origin}: ${describeNetworkError(error)}${hint}`, { cause: error })
 }
 
