@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import type { Socket } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 
 /** Options for {@link createTransport}. */
@@ -84,7 +84,8 @@ type ConnectCallback = (error: Error | null, socket?: Socket) => void
 /** A createConnection for an Agent: CONNECT through `proxy`, then TLS inside the tunnel if `secure`. */
 function tunnel(proxy: URL, secure: boolean, idleTimeoutMs: number) {
   return (options: ConnectionOptions & { host?: string, port?: number | string }, callback: ConnectCallback): undefined => {
-    const authority = `${options.host}:${options.port}`
+    const host = options.host?.includes(':') ? `[${options.host}]` : options.host
+    const authority = `${host}:${options.port}`
     const headers: OutgoingHttpHeaders = { host: authority }
     if (proxy.username) {
       const credentials = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`
@@ -102,7 +103,9 @@ function tunnel(proxy: URL, secure: boolean, idleTimeoutMs: number) {
         return
       }
       if (head.length > 0) socket.unshift(head)
-      callback(null, secure ? tlsConnect({ ...options, socket, servername: options.servername ?? options.host }) : socket)
+      // SNI names a host, never an IP address
+      const servername = options.servername ?? (options.host && !isIP(options.host) ? options.host : undefined)
+      callback(null, secure ? tlsConnect({ ...options, socket, servername }) : socket)
     })
     req.once('error', (error) => {
       clearTimeout(timer)
