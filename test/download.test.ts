@@ -280,6 +280,17 @@ describe('download', () => {
     assert.equal(sha256(await readFile(repoCache(hubCache(), gatedRepo).blob(sha256(big[0]!)))), sha256(big[0]!))
   })
 
+  test('a selection without shards and a --local-dir that is a file are usage errors', async () => {
+    const empty = await runCli(['download', '--split', 'SWE_Smith', '--shards', '999'], env)
+    assert.equal(empty.code, ExitCode.usage)
+    assert.equal(empty.stderr, 'error: the selection holds no shards (check --shards / --include)\n')
+    const file = join(home.path, 'a-file')
+    await writeFile(file, 'x')
+    const notDir = await runCli(['download', '--split', 'SWE_Smith', '--local-dir', file], env)
+    assert.equal(notDir.code, ExitCode.usage)
+    assert.equal(notDir.stderr, `error: --local-dir ${file} is a file: give a folder (it is created if missing)\n`)
+  })
+
   test('filtered_reward1 with the source splits warns about fetching rows twice', async () => {
     const result = await runCli(['download', '--split', 'all', '--dry-run'], env)
     assert.equal(result.code, 0, result.stderr)

@@ -1,4 +1,5 @@
 import { Command } from 'commander'
+import { stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import type { CommandContext } from '../cli.js'
 import { InterruptedError, UsageError } from '../errors.js'
@@ -46,6 +47,9 @@ Interrupted? Run the same command again: finished files are skipped, partial one
     }
     const partSize = flags.partSize === undefined ? undefined : parseBytes(flags.partSize)
     if (partSize !== undefined && (!partSize || partSize < 64 * 1024)) throw new UsageError(`invalid --part-size '${flags.partSize}': use a size of at least 64KB, e.g. 8MB`)
+    if (flags.localDir && (await stat(flags.localDir).catch(() => undefined))?.isDirectory() === false) {
+      throw new UsageError(`--local-dir ${flags.localDir} is a file: give a folder (it is created if missing)`)
+    }
     const hub = openHub(ctx, flags, out)
     try {
       const plan = await planDownload(hub, {
@@ -57,6 +61,7 @@ Interrupted? Run the same command again: finished files are skipped, partial one
       if (plan.listing.splits.includes(duplicateSplit) && plan.listing.splits.length > 1) {
         warn(out, `${duplicateSplit} repeats the reward == 1 rows of the other splits: about a third of these bytes would be fetched twice`)
       }
+      if (plan.files.length === 0) throw new UsageError('the selection holds no shards (check --shards / --include)')
       if (flags.dryRun) return showPlan(out, plan)
       const totals = sumPlan(plan)
       note(out, `${plan.listing.repo}@${plan.listing.commit.slice(0, 8)} ${plan.listing.config} ${plan.listing.splits.join(', ')}: ` +

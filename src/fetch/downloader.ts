@@ -266,5 +266,6 @@ function fsError(error: unknown, path: string): unknown {
   if (code === 'ENOSPC') return new CoderforgeError(`disk full while writing ${path}: free some space (or use --local-dir / --cache-dir on another disk), then rerun to resume`)
   if (code === 'EACCES' || code === 'EPERM') return new CoderforgeError(`permission denied writing ${path}: choose a writable --local-dir / --cache-dir`)
   if (code === 'EROFS') return new CoderforgeError(`read-only file system at ${path}: choose a writable --local-dir / --cache-dir`)
+  if (code === 'ENOTDIR' || code === 'EEXIST') return new CoderforgeError(`cannot create the folders for ${path}: a file is in the way; choose a folder for --local-dir / --cache-dir`)
   return error
 }
