@@ -122,6 +122,13 @@ describe('download', () => {
     assert.deepEqual(cdnRequests().map((r) => r.range).sort(), ['bytes=0-1048575', 'bytes=1048576-2097151', 'bytes=2097152-3145727', 'bytes=3145728-3145744'])
   })
 
+  test('files start largest first, a connection budget at a time: the next one is not even resolved before', async () => {
+    const result = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--concurrency', '1', '--part-size', '1MB', '--quiet'], env)
+    assert.equal(result.code, 0, result.stderr)
+    const order = hub.requests.filter((r) => r.file && (r.origin === 'cdn' || r.method === 'HEAD')).map((r) => `${r.origin} ${r.file === bigPaths[0] ? 'big' : 'small'}`)
+    assert.deepEqual(order, ['hub big', 'cdn big', 'cdn big', 'cdn big', 'cdn big', 'hub small', 'cdn small', 'cdn small', 'cdn small'])
+  })
+
   test('large files are fetched as parallel ranges, and no Authorization reaches the CDN', async () => {
     const result = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--part-size', '512KB', '--quiet'], { ...env, HF_TOKEN: 'hf_good' })
     assert.equal(result.code, 0, result.stderr)

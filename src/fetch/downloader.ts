@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import pLimit from 'p-limit'
 import { CoderforgeError, IntegrityError } from '../errors.js'
 import { writeFileAtomic } from '../hub/cache.js'
 import { orderedHasher, type OrderedHasher } from './hash.js'
@@ -73,6 +74,9 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
   let failure: unknown
 
   async function downloadItem(item: DownloadItem): Promise<void> {
+    if (failure) return
+    // resolve the link while the file is being prepared; a failure surfaces when the link is used
+    if (typeof item.target !== 'string') item.target.url().catch(() => {})
     for (let attempt = 1; ; attempt++) {
       const actual = await fetchMissingParts(item, attempt > 1)
       if (failure) return
@@ -171,9 +175,10 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
   }
 
   const ordered = [...items].sort((a, b) => b.size - a.size)
-  // resolve links while the files are being prepared; a failure surfaces when the link is used
-  for (const item of ordered) if (typeof item.target !== 'string') item.target.url().catch(() => {})
-  await Promise.all(ordered.map((item) => downloadItem(item).catch((error: unknown) => { failure ??= error })))
+  // files start in that order, a connection budget's worth at a time: each brings parts enough to keep
+  // connections busy, and the rest wait unopened (not hundreds of sparse files and links resolved early)
+  const startFile = pLimit(options.http.concurrency)
+  await Promise.all(ordered.map((item) => startFile(() => downloadItem(item)).catch((error: unknown) => { failure ??= error })))
   if (failure) throw failure
   return result
 }
