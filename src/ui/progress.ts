@@ -109,7 +109,11 @@ export function transferProgress(out: Output, totals: TransferTotals): TransferP
     },
   })
   const total = multibar.create(totals.bytes || 1, doneBytes, { label: color.bold('total'.padEnd(labelWidth)), detail: '' })
-  const fileBars = new Map<string, { bar: cliProgress.SingleBar, done: number, size: number }>()
+  // a bar only for files that are receiving bytes, and only as many as the terminal has room for:
+  // files queued behind a connection budget would otherwise show as rows of empty bars
+  const files = new Map<string, { bar?: cliProgress.SingleBar, done: number, size: number }>()
+  const maxFileBars = Math.max(1, Math.min(8, ((out.stderr as NodeJS.WriteStream).rows ?? 24) - 4))
+  let fileBars = 0
   const refresh = () => {
     total.update(doneBytes, { label: color.bold('total'.padEnd(labelWidth)), detail: summaryLine() + (totals.retries() ? color.yellow(`, ${totals.retries()} retries`) : '') })
   }
@@ -117,20 +121,25 @@ export function transferProgress(out: Output, totals: TransferTotals): TransferP
   return {
     onEvent(event) {
       if (event.type === 'file-start') {
-        const bar = multibar.create(event.size || 1, event.resumedBytes, { label: truncate(event.name, labelWidth), detail: '' })
-        fileBars.set(event.name, { bar, done: event.resumedBytes, size: event.size })
+        files.set(event.name, { done: event.resumedBytes, size: event.size })
       } else if (event.type === 'bytes') {
         track(event.bytes)
-        const file = fileBars.get(event.name)
-        if (file) {
-          file.done += event.bytes
-          file.bar.update(file.done, { label: truncate(event.name, labelWidth), detail: `${formatBytes(file.done)} / ${formatBytes(file.size)}` })
+        const file = files.get(event.name)
+        if (!file) return
+        file.done += event.bytes
+        if (!file.bar && fileBars < maxFileBars) {
+          file.bar = multibar.create(file.size || 1, file.done, { label: truncate(event.name, labelWidth), detail: '' })
+          fileBars++
         }
+        file.bar?.update(file.done, { label: truncate(event.name, labelWidth), detail: `${formatBytes(file.done)} / ${formatBytes(file.size)}` })
       } else if (event.type === 'file-done') {
         doneFiles++
-        const file = fileBars.get(event.name)
-        if (file) multibar.remove(file.bar)
-        fileBars.delete(event.name)
+        const file = files.get(event.name)
+        if (file?.bar) {
+          multibar.remove(file.bar)
+          fileBars--
+        }
+        files.delete(event.name)
       }
     },
     stop() {
