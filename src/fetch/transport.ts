@@ -67,7 +67,8 @@ export function createTransport(options: TransportOptions): Transport {
           response = res
           resolve(res)
         })
-        req.once('error', reject)
+        // on, not once: a late second error (after the response) must not go unhandled
+        req.on('error', reject)
         req.end(request.body)
       })
     },
