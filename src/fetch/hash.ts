@@ -46,7 +46,7 @@ export function orderedHasher(path: string, size: number, writtenEnd: (position:
   const id = worker.open(path)
   let position = 0
   let posted = 0
-  // one message per few MB, not per write: each costs the receiving thread as much as hashing 64 KB
+  // one message per few MB, not per write: every message costs both threads a fixed overhead
   const advance = (minimum: number) => {
     for (let end = Math.min(size, writtenEnd(position)); end > position; end = Math.min(size, writtenEnd(position))) position = end
     if (position - posted >= minimum && position > posted) {
