@@ -39,15 +39,17 @@ const work = await mkdtemp(join(tmpdir(), 'coderforge-bench-'))
 try {
   const urls = files.map((f) => `${hub.endpoint}/datasets/${repo}/resolve/main/${f.path}`)
   const aria2Args = ['-x16', '-s16', '-j4', '-k1M', '--file-allocation=none', '--console-log-level=warn', '--summary-interval=0']
-  const aria2 = (verify: boolean) => async (out: string) => {
+  /** aria2c's input file: every URL with its output path, and its sha256 when aria2c should check it. */
+  const aria2List = async (verify: boolean) => {
     const list = join(work, 'aria2.txt')
     await writeFile(list, urls.map((url, i) => `${url}\n  out=${files[i]!.path}${verify ? `\n  checksum=sha-256=${files[i]!.sha256}` : ''}`).join('\n') + '\n')
-    return measure(`aria2c${verify ? ' --checksum' : ''}`, 'aria2c', [...aria2Args, '-d', out, '-i', list])
+    return list
   }
+  const aria2 = (verify: boolean) => async (out: string) =>
+    measure(`aria2c${verify ? ' --checksum' : ''}`, 'aria2c', [...aria2Args, '-d', out, '-i', await aria2List(verify)])
   // what hfd.sh runs end to end: list the repo through the API first, then hand aria2c the URLs
   const hfdStyle = async (out: string) => {
-    const list = join(work, 'aria2.txt')
-    await writeFile(list, urls.map((url, i) => `${url}\n  out=${files[i]!.path}`).join('\n') + '\n')
+    const list = await aria2List(false)
     const api = `${hub.endpoint}/api/datasets/${repo}/revision/main?blobs=true`
     return measure('curl API listing + aria2c', 'sh', ['-c', `curl -sSf -o /dev/null '${api}' && aria2c ${aria2Args.join(' ')} -d '${out}' -i '${list}'`])
   }

@@ -4,11 +4,14 @@ import { once } from 'node:events'
 import { chmod, lstat, mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { ExitCode } from '../src/errors.js'
 import { partSizeFor } from '../src/fetch/downloader.js'
 import { repoCache } from '../src/hub/cache.js'
+import { createOutput } from '../src/ui/output.js'
+import { transferProgress } from '../src/ui/progress.js'
 import { readManifest, repoDir } from '../fixtures/index.js'
 import { startHub, type HubEmulator } from './support/emulator/index.js'
 import { finished, isolatedEnv, runCli, spawnCli, tempDir } from './support/cli.js'
@@ -303,6 +306,31 @@ describe('download', () => {
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /warning: filtered_reward1 repeats the reward == 1 rows/)
     assert.match(result.stdout, /would fetch/)
+  })
+})
+
+describe('download progress on a terminal', () => {
+  /** What the bars drew on a terminal of `rows` lines after these files started and some received bytes. */
+  function draw(rows: number, started: string[], receiving: string[]): string {
+    let text = ''
+    const tty = Object.assign(new Writable({ write(chunk: Buffer, _encoding, callback) { text += chunk.toString(); callback() } }), { isTTY: true, columns: 120, rows })
+    const progress = transferProgress(createOutput({ stderr: tty, env: { NO_COLOR: '1' } }), { files: started.length, bytes: 100 * started.length, presentBytes: 0, presentFiles: 0, retries: () => 0 })
+    for (const name of started) progress.onEvent({ type: 'file-start', name, size: 100, resumedBytes: 0 })
+    for (const name of receiving) progress.onEvent({ type: 'bytes', name, bytes: 40 })
+    progress.stop()
+    return text
+  }
+  const names = ['SWE_Smith-00000.parquet', 'SWE_Smith-00001.parquet', 'SWE_Smith-00002.parquet']
+
+  test('a bar only for files receiving bytes, not for files waiting their turn', () => {
+    const text = draw(24, names, [names[1]!])
+    assert.match(text, /SWE_Smith-00001\.parquet +█+░+ 40 B \/ 100 B/)
+    assert.doesNotMatch(text, /SWE_Smith-0000[02]/)
+  })
+
+  test('no more file bars than the terminal has room for', () => {
+    const text = draw(6, names, names)
+    assert.equal(names.filter((name) => text.includes(name)).length, 2)
   })
 })
 

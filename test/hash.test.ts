@@ -27,7 +27,7 @@ describe('hashing', () => {
     })
     // blocks of every part land interleaved, the last part first, the first part last
     const block = 100_000
-    for (let round = 0; progress.some((done, part) => part * partSize + done < Math.min(content.length, (part + 1) * partSize)); round++) {
+    while (progress.some((done, part) => part * partSize + done < Math.min(content.length, (part + 1) * partSize))) {
       for (let part = parts - 1; part >= 0; part--) {
         const start = part * partSize + progress[part]!
         const end = Math.min(content.length, (part + 1) * partSize, start + block)

@@ -117,7 +117,7 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
       await saver.save()
       await Promise.all(progress.map((done, part) => {
         const start = part * partSize + done
-        const end = Math.min(item.size, (part + 1) * partSize)
+        const end = part * partSize + partLength(item.size, partSize, part)
         return start < end ? fetchPart(item, handle, part, { start, end }, progress, saver, hasher) : undefined
       }))
       return failure ? undefined : await hasher?.digest()
@@ -193,6 +193,11 @@ export function partSizeFor(totalBytes: number, connections: number): number {
   return Math.min(8, Math.max(1, Math.ceil(totalBytes / connections / MiB))) * MiB
 }
 
+/** Bytes in part `part` of a file of `size` cut into parts of `partSize` (the last one is shorter). */
+function partLength(size: number, partSize: number, part: number): number {
+  return Math.min(partSize, size - part * partSize)
+}
+
 interface StateSaver {
   touch(): void
   save(): Promise<void>
@@ -229,29 +234,31 @@ type PartialFile = Pick<DownloadItem, 'partialPath' | 'size' | 'sha256'>
  * keeps no state) its length, as parts of `partSize`. A mismatch is caught by the sha256 check.
  */
 async function loadState(item: PartialFile, partSize: number): Promise<PartState | undefined> {
+  const saved = await readFile(statePath(item), 'utf8').catch(() => undefined)
+  if (saved !== undefined) return validState(saved, item)
+  // no state of ours, and ours are created at full size: a shorter file is a prefix written by another tool
+  const written = await stat(item.partialPath).then((info) => info.size, () => 0)
+  if (written === 0 || written >= item.size) return undefined
+  const progress = Array.from({ length: Math.ceil(item.size / partSize) }, (_, part) =>
+    Math.max(0, Math.min(written - part * partSize, partLength(item.size, partSize, part))))
+  return { size: item.size, sha256: item.sha256, partSize, progress }
+}
+
+/** The saved state if it describes this very file (a different size or hash means start over). */
+function validState(text: string, item: PartialFile): PartState | undefined {
   try {
-    const state = JSON.parse(await readFile(statePath(item), 'utf8')) as PartState
+    const state = JSON.parse(text) as PartState
     const valid = state.size === item.size && state.sha256 === item.sha256 && Number.isSafeInteger(state.partSize) && state.partSize > 0 &&
       Array.isArray(state.progress) && state.progress.length === Math.ceil(item.size / state.partSize) &&
-      state.progress.every((done, part) => Number.isSafeInteger(done) && done >= 0 && done <= Math.min(state.partSize, item.size - part * state.partSize))
-    if (valid) return state
+      state.progress.every((done, part) => Number.isSafeInteger(done) && done >= 0 && done <= partLength(item.size, state.partSize, part))
+    return valid ? state : undefined
   } catch {
-    // no state of ours: maybe a partial file written front to back
+    return undefined
   }
-  const written = await stat(item.partialPath).then((info) => info.size, () => 0)
-  // ours are created at full size; a shorter one is a prefix written by another tool
-  if (written === 0 || written >= item.size || (await exists(statePath(item)))) return undefined
-  const progress = Array.from({ length: Math.ceil(item.size / partSize) }, (_, part) =>
-    Math.max(0, Math.min(written - part * partSize, partSize, item.size - part * partSize)))
-  return { size: item.size, sha256: item.sha256, partSize, progress }
 }
 
 function statePath(item: { partialPath: string }): string {
   return `${item.partialPath}.parts`
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false)
 }
 
 /** Bytes an interrupted download of this file has already written (0 if none or unknown). */

@@ -1,27 +1,13 @@
-import { createHash } from 'node:crypto'
-import { open } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 
-const blockSize = 4 * 1024 * 1024
-const catchUpBlockSize = 1024 * 1024
+const readBlockSize = 1024 * 1024
 const advanceMessageBytes = 4 * 1024 * 1024
 
-/** sha256 of a file, read in large positional blocks on the calling thread. */
+/** sha256 of a whole file, on the hashing thread (see {@link orderedHasher}). */
 export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256')
-  const handle = await open(path, 'r')
-  try {
-    const block = Buffer.allocUnsafe(blockSize)
-    for (let position = 0; ;) {
-      const { bytesRead } = await handle.read(block, 0, blockSize, position)
-      if (bytesRead === 0) break
-      hash.update(block.subarray(0, bytesRead))
-      position += bytesRead
-    }
-  } finally {
-    await handle.close()
-  }
-  return hash.digest('hex')
+  const { size } = await stat(path)
+  return orderedHasher(path, size, () => size).digest()
 }
 
 /** sha256 of a file written out of order, computed while it is written. */
@@ -80,7 +66,7 @@ const { parentPort } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
 const { openSync, readSync, closeSync } = require('node:fs')
 const files = new Map()
-const block = Buffer.allocUnsafe(${catchUpBlockSize})
+const block = Buffer.allocUnsafe(${readBlockSize})
 function advance(file, end) {
   while (file.hashed < end) {
     const bytesRead = readSync(file.fd, block, 0, Math.min(block.length, end - file.hashed), file.hashed)

@@ -57,9 +57,10 @@ export function writeJsonStringBytes(out: ByteBuffer, src: Uint8Array): void {
   dst[o++] = 34
   for (let i = 0; i < n;) {
     const end = Math.min(n, i + escapeBlockSize)
-    if (dst.length - o < (end - i) * 6 + 1) {
+    const room = (end - i) * 6 + 1 // the block's worst case and the closing quote
+    if (dst.length - o < room) {
       out.length = o
-      reserve(out, (end - i) * 6 + 1)
+      reserve(out, room)
       dst = out.bytes
     }
     for (; i < end; i++) {

@@ -414,11 +414,8 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     }
     if (fault?.kind === 'gzip' && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
       // a misbehaving edge: compresses although a range was asked for, so sizes no longer match
-      const handle = await open(file.absolute, 'r')
-      const raw = Buffer.alloc(end - start + 1)
-      await handle.read(raw, 0, raw.length, start)
-      await handle.close()
-      const body = gzipSync(raw)
+      const source = await fileBody(file)
+      const body = gzipSync(await source.read(start, end - start + 1).finally(() => source.close()))
       res.setHeader('Content-Encoding', 'gzip')
       res.setHeader('Content-Length', body.length)
       counter.bytes += body.length
