@@ -4,7 +4,8 @@ import type { FileMetaData } from 'hyparquet'
 import pLimit from 'p-limit'
 import picomatch from 'picomatch'
 import { CoderforgeError, UsageError } from './errors.js'
-import { openRangeReader } from './fetch/rangeReader.js'
+import { defaultMemoryBytes, memoryBudget, type MemoryBudget } from './fetch/budget.js'
+import { openRangeReader, type RangeReader } from './fetch/rangeReader.js'
 import { fileSize, readRef, repoCache } from './hub/cache.js'
 import type { Hub } from './hub/client.js'
 import { compareSplits, parseShardPath, resolveSplits } from './hub/layout.js'
@@ -12,7 +13,7 @@ import { fileTarget, resolveFile } from './hub/resolve.js'
 import { isCommit } from './hub/revision.js'
 import { listShards, type ListShardsOptions, type Shard } from './hub/shards.js'
 import { readFooter } from './parquet/footer.js'
-import { fileSource, type ByteSource } from './parquet/source.js'
+import { fileSource, withHeldBytes, type ByteSource } from './parquet/source.js'
 
 /** A Parquet file to read, before it is opened. */
 export interface SourceRef {
@@ -33,12 +34,16 @@ export interface SourceSet {
   commit?: string
   /** Bytes fetched over the network so far by the sources opened from this set. */
   bytesFetched(): number
+  /** What the set's sources hold in memory (footers, chunks fetched ahead), against `--memory`. */
+  budget: MemoryBudget
 }
 
 /** Options for {@link resolveSources}: local inputs, or a selection of the dataset. */
 export interface ResolveSourcesOptions extends ListShardsOptions {
   /** Local paths, globs or http(s) URLs; when given, the dataset selection is not used. */
   inputs?: string[]
+  /** Bytes the sources may hold fetched ahead of need (default: half of {@link defaultMemoryBytes}). */
+  holdBytes?: number
 }
 
 /**
@@ -53,18 +58,21 @@ export async function resolveSources(hub: Hub, options: ResolveSourcesOptions): 
     return source
   }
   const bytesFetched = () => remote.reduce((sum, source) => sum + source.bytesFetched(), 0)
+  const budget = memoryBudget(options.holdBytes ?? defaultMemoryBytes / 2)
+  const localSource = (path: string, size: number, origin: 'local' | 'cache'): SourceRef =>
+    ({ name: path, origin, size, open: async () => withHeldBytes(await fileSource(path), budget) })
 
   if (options.inputs?.length) {
     if (options.splits.length) throw new UsageError('give either files or --split, not both')
     const sources: SourceRef[] = []
     for (const input of options.inputs) {
-      if (/^https?:\/\//.test(input)) sources.push(await urlSource(hub, input, counted))
+      if (/^https?:\/\//.test(input)) sources.push(await urlSource(hub, input, (reader) => withHeldBytes(counted(reader), budget)))
       else for (const path of await expandLocal(input)) sources.push(localSource(path, (await stat(path)).size, 'local'))
     }
-    return { sources, bytesFetched }
+    return { sources, bytesFetched, budget }
   }
 
-  if (hub.settings.offline) return { ...(await cachedSelection(hub, options)), bytesFetched }
+  if (hub.settings.offline) return { ...(await cachedSelection(hub, options, localSource)), bytesFetched, budget }
   const listing = await listShards(hub, options)
   const cache = repoCache(hub.settings.hubCache, listing.repo)
   const sources: SourceRef[] = []
@@ -80,17 +88,15 @@ export async function resolveSources(hub: Hub, options: ResolveSourcesOptions): 
       shard,
       origin: 'remote',
       size: shard.size,
-      open: async () => counted(openRangeReader({ http: hub.http, target: fileTarget(hub, options), size: shard.size, name: shard.path, context: options })),
+      open: async () => withHeldBytes(counted(openRangeReader({ http: hub.http, target: fileTarget(hub, options), size: shard.size, name: shard.path, context: options })), budget),
     })
   }
-  return { sources, commit: listing.commit, bytesFetched }
+  return { sources, commit: listing.commit, bytesFetched, budget }
 }
 
-function localSource(path: string, size: number, origin: 'local' | 'cache'): SourceRef {
-  return { name: path, origin, size, open: () => fileSource(path) }
-}
+type LocalSource = (path: string, size: number, origin: 'local' | 'cache') => SourceRef
 
-async function urlSource(hub: Hub, url: string, counted: <T extends ByteSource & { bytesFetched(): number }>(source: T) => T): Promise<SourceRef> {
+async function urlSource(hub: Hub, url: string, wrap: (reader: RangeReader) => ByteSource): Promise<SourceRef> {
   const resolveMatch = /^(https?:\/\/[^/]+)\/datasets\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url)
   if (resolveMatch && resolveMatch[1] === hub.settings.endpoint) {
     // a Hub resolve URL: go through the Hub client (token, signed-link refresh)
@@ -98,12 +104,12 @@ async function urlSource(hub: Hub, url: string, counted: <T extends ByteSource &
     const location = await resolveFile(hub, options)
     if (location.size === undefined) throw new CoderforgeError(`${url}: the Hub did not say how large the file is`)
     const size = location.size
-    return { name: url, origin: 'remote', size, open: async () => counted(openRangeReader({ http: hub.http, target: fileTarget(hub, options, location), size, name: url, context: options })) }
+    return { name: url, origin: 'remote', size, open: async () => wrap(openRangeReader({ http: hub.http, target: fileTarget(hub, options, location), size, name: url, context: options })) }
   }
   const head = await hub.http.fetchOk(url, { method: 'HEAD' })
   const size = Number(head.headers['content-length'])
   if (!Number.isFinite(size)) throw new CoderforgeError(`${url}: the server did not say how large the file is (no Content-Length)`)
-  return { name: url, origin: 'remote', size, open: async () => counted(openRangeReader({ http: hub.http, target: url, size, name: url })) }
+  return { name: url, origin: 'remote', size, open: async () => wrap(openRangeReader({ http: hub.http, target: url, size, name: url })) }
 }
 
 /** A path, or a glob (`data/*.parquet`, `**` allowed), expanded to existing files in sorted order. */
@@ -131,7 +137,7 @@ async function expandLocal(input: string): Promise<string[]> {
 }
 
 /** Offline: the selection as the cache holds it (refs/{revision} → snapshots/{commit}/{config}/…). */
-async function cachedSelection(hub: Hub, options: ListShardsOptions): Promise<{ sources: SourceRef[], commit: string }> {
+async function cachedSelection(hub: Hub, options: ListShardsOptions, localSource: LocalSource): Promise<{ sources: SourceRef[], commit: string }> {
   const cache = repoCache(hub.settings.hubCache, options.repo)
   const revision = options.revision ?? 'main'
   const commit = isCommit(revision) ? revision : await readRef(cache, revision)
@@ -164,10 +170,11 @@ export interface OpenedSource {
 }
 
 /**
- * Open sources and read their footers, `concurrency` at a time, in input order. Footers are small
- * (one tail read each), so a split's 224 footers cost a few MB.
+ * Open sources and read their footers, `concurrency` at a time (the HTTP client's budget bounds remote
+ * ones again), in input order. Footers are small (one tail read each, kept for later reads), so a
+ * split's 224 footers cost a few MB.
  */
-export function openSources(refs: SourceRef[], concurrency = 16): Promise<OpenedSource>[] {
+export function openSources(refs: SourceRef[], concurrency = 64): Promise<OpenedSource>[] {
   const limit = pLimit(concurrency)
   return refs.map((ref) => limit(async () => {
     const source = await ref.open()

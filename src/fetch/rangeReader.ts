@@ -1,5 +1,6 @@
 import type { HttpClient, UrlTarget } from './http.js'
 import type { ErrorContext } from './errors.js'
+import { partSizeFor } from './downloader.js'
 
 /** A remote file as random-access bytes: hyparquet's AsyncBuffer plus a name and a byte counter. */
 export interface RangeReader {
@@ -23,7 +24,10 @@ export interface RangeReaderOptions {
   context?: ErrorContext
   /** Merge requested ranges separated by at most this many bytes (default 64 KiB). */
   coalesceGap?: number
-  /** Split reads larger than this into parallel range requests (default 8 MiB). */
+  /**
+   * Split reads larger than this into parallel range requests (default: as download cuts files, from
+   * 8 MiB down to 1 MiB so that one large column chunk still uses every connection).
+   */
   partSize?: number
 }
 
@@ -41,7 +45,6 @@ interface PendingSlice {
  */
 export function openRangeReader(options: RangeReaderOptions): RangeReader {
   const gap = options.coalesceGap ?? 64 * 1024
-  const partSize = options.partSize ?? 8 * 1024 * 1024
   let pending: PendingSlice[] = []
   let fetched = 0
   let requestCount = 0
@@ -76,6 +79,7 @@ export function openRangeReader(options: RangeReaderOptions): RangeReader {
   /** Large reads go out as parallel parts, so a per-connection bandwidth cap does not bound them. */
   async function readParts(start: number, end: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafeSlow(end - start)
+    const partSize = options.partSize ?? partSizeFor(end - start, options.http.concurrency)
     const parts: Promise<number>[] = []
     for (let partStart = start; partStart < end; partStart += partSize) {
       const range = { start: partStart, end: Math.min(end, partStart + partSize) }

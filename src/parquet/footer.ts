@@ -7,12 +7,15 @@ export const footerGuess = 64 * 1024
 
 /**
  * Read a Parquet footer with one read of the file's tail (a second only when the footer is larger
- * than the guess). hyparquet's own default prefetches 512 KB, eight times what a shard needs.
+ * than the guess). hyparquet's own default prefetches 512 KB, eight times what a shard needs. A source
+ * that holds bytes keeps the tail, so later reads inside it (small column chunks) cost no request.
  */
 export async function readFooter(source: ByteSource, guess = footerGuess): Promise<FileMetaData> {
   const size = source.byteLength
   if (size < 12) throw notParquet(source)
-  let tail = await source.slice(Math.max(0, size - guess), size)
+  const tailStart = Math.max(0, size - guess)
+  source.hold?.([[tailStart, size]])
+  let tail = await source.slice(tailStart, size)
   const view = new DataView(tail)
   if (view.getUint32(tail.byteLength - 4, true) !== 0x31524150) throw notParquet(source)
   const footerLength = view.getUint32(tail.byteLength - 8, true)

@@ -2,7 +2,8 @@ import * as zlib from 'node:zlib'
 import { parquetRead, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet'
 import { compressors as bundledCompressors } from 'hyparquet-compressors'
 import { CoderforgeError } from '../errors.js'
-import type { ByteSource } from './source.js'
+import { mergeRanges, type Range } from '../fetch/spans.js'
+import { withHeldBytes, type ByteSource } from './source.js'
 
 /** Decompressors for every Parquet codec; native zstd when this Node has it (22.15+), else fzstd. */
 const { zstdDecompressSync } = zlib as { zstdDecompressSync?: (input: Uint8Array) => Buffer }
@@ -38,6 +39,8 @@ export interface ReadOptions {
    * for local files by decompressing only each slice's pages — so memory stays near this size (default 128 MB).
    */
   sliceBytes?: number
+  /** Keep the bytes read (held by the source) after the batches are done, for a later read of the same file. */
+  keepBytes?: boolean
   /** Called as each row group (or slice) starts being fetched: lets tests count what is in memory. */
   onFetch?: (rowGroup: number, rowStart: number, rowEnd: number) => void
 }
@@ -59,6 +62,13 @@ export function columnNames(metadata: FileMetaData): string[] {
   return names
 }
 
+/** Uncompressed bytes of `columns` in the file's largest row group: what decoding one row group holds. */
+export function largestRowGroup(metadata: FileMetaData, columns: string[]): number {
+  return Math.max(0, ...metadata.row_groups.map((group) => group.columns
+    .filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
+    .reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)))
+}
+
 interface Piece {
   rowGroup: number
   /** Rows [start, end) within the file. */
@@ -71,7 +81,8 @@ interface Piece {
 /**
  * Stream a file's rows one row group at a time. While the caller works on a batch, the next row
  * group's column chunks are already being fetched, so remote reads overlap with decoding; at most
- * two row groups are held at once (one decoded, one compressed in flight).
+ * two row groups are held at once (one decoded, one compressed in flight). Bytes the source already
+ * holds (the footer tail, chunks fetched ahead by the caller) are not read again.
  */
 export async function* readBatches(source: ByteSource, metadata: FileMetaData, options: ReadOptions = {}): AsyncGenerator<RowBatch> {
   const names = columnNames(metadata)
@@ -79,24 +90,31 @@ export async function* readBatches(source: ByteSource, metadata: FileMetaData, o
   for (const column of columns) {
     if (!names.includes(column)) throw new CoderforgeError(`${source.name} has no column '${column}' (columns: ${names.join(', ')})`)
   }
-  const pieces = planPieces(metadata, columns, options, source.cheapRereads ?? false)
-  const prefetch = prefetchingBuffer(source)
-  const fetchPiece = (piece: Piece) => {
+  const held = withHeldBytes(source)
+  const pieces = planPieces(metadata, columns, options)
+  const groupRanges = (piece: Piece) => chunkRanges(metadata, piece.rowGroup, columns)
+  const fetchPiece = (piece: Piece, index: number) => {
     options.onFetch?.(piece.rowGroup, piece.start, piece.end)
-    if (!piece.sliced) prefetch.fetch(piece.rowGroup, chunkRanges(metadata, piece.rowGroup, columns))
+    // a slice through the offset index reads only its own pages; any other piece reads whole chunks, held
+    // from the group's first piece to its last so that slices of a huge row group share one fetch
+    if (!(piece.sliced && piece.indexed) && pieces[index - 1]?.rowGroup !== piece.rowGroup) held.hold(groupRanges(piece))
   }
-  if (pieces[0]) fetchPiece(pieces[0])
-  for (const [index, piece] of pieces.entries()) {
-    const decoded = decodePiece(piece.sliced ? source : prefetch.buffer, metadata, columns, piece, options.rawStrings)
-    const next = pieces[index + 1]
-    if (next) fetchPiece(next)
-    const batch = await decoded
-    prefetch.release(piece.rowGroup)
-    yield { source: source.name, rowGroup: piece.rowGroup, rowStart: piece.start, numRows: piece.end - piece.start, columns: batch }
+  if (pieces[0]) fetchPiece(pieces[0], 0)
+  try {
+    for (const [index, piece] of pieces.entries()) {
+      const decoded = decodePiece(held, metadata, columns, piece, options.rawStrings)
+      const next = pieces[index + 1]
+      if (next) fetchPiece(next, index + 1)
+      const batch = await decoded
+      if (!options.keepBytes && next?.rowGroup !== piece.rowGroup) held.release(groupRanges(piece))
+      yield { source: source.name, rowGroup: piece.rowGroup, rowStart: piece.start, numRows: piece.end - piece.start, columns: batch }
+    }
+  } finally {
+    if (!options.keepBytes) for (const piece of pieces) held.release(groupRanges(piece))
   }
 }
 
-function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions, cheapRereads: boolean): Piece[] {
+function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions): Piece[] {
   const sliceBytes = options.sliceBytes ?? defaultSliceBytes
   const pieces: Piece[] = []
   let groupStart = 0
@@ -110,8 +128,8 @@ function planPieces(metadata: FileMetaData, columns: string[], options: ReadOpti
       const uncompressed = chunks.reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)
       // single-page chunks get no offset index, and need none: only the large ones must have it
       const indexed = chunks.every((chunk) => Number(chunk.meta_data?.total_uncompressed_size ?? 0) < 1 << 20 || chunk.offset_index_offset !== undefined)
-      // without an index a slice re-reads whole chunks but decompresses only its own pages: fine on local disk
-      if (uncompressed > sliceBytes && (indexed || cheapRereads) && rows > 1) {
+      // without an index the slices share the group's held chunks and each decompresses only its own pages
+      if (uncompressed > sliceBytes && rows > 1) {
         const step = Math.max(1, Math.floor(rows * sliceBytes / uncompressed))
         for (let s = start; s < end; s += step) pieces.push({ rowGroup: index, start: s, end: Math.min(end, s + step), sliced: true, indexed })
       } else {
@@ -149,54 +167,16 @@ async function decodePiece(file: AsyncBuffer, metadata: FileMetaData, columns: s
 }
 
 /** Byte ranges of the selected columns' chunks in one row group, merged where they touch. */
-export function chunkRanges(metadata: FileMetaData, rowGroup: number, columns: string[]): [number, number][] {
+export function chunkRanges(metadata: FileMetaData, rowGroup: number, columns: string[]): Range[] {
   const ranges = metadata.row_groups[rowGroup]!.columns
     .filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
-    .map((chunk): [number, number] => {
+    .map((chunk): Range => {
       const meta = chunk.meta_data!
       const start = Number(meta.dictionary_page_offset || meta.data_page_offset)
       return [start, start + Number(meta.total_compressed_size)]
     })
-    .sort((a, b) => a[0] - b[0])
-  const merged: [number, number][] = []
-  for (const range of ranges) {
-    const last = merged.at(-1)
-    // wider than hyparquet's own 8 KB gap rule, so any range it asks for lies inside one of ours
-    if (last && range[0] - last[1] <= 64 * 1024) last[1] = Math.max(last[1], range[1])
-    else merged.push(range)
-  }
-  return merged
-}
-
-/** An AsyncBuffer over `source` that answers from ranges fetched ahead of time, falling back to the source. */
-function prefetchingBuffer(source: ByteSource) {
-  const fetched = new Map<number, { start: number, end: number, bytes: Promise<ArrayBuffer> }[]>()
-  const buffer: AsyncBuffer = {
-    byteLength: source.byteLength,
-    async slice(start, end = source.byteLength) {
-      for (const spans of fetched.values()) {
-        const span = spans.find((s) => s.start <= start && end <= s.end)
-        if (span) {
-          const bytes = await span.bytes
-          return bytes.slice(start - span.start, end - span.start)
-        }
-      }
-      return source.slice(start, end)
-    },
-  }
-  return {
-    buffer,
-    fetch(rowGroup: number, ranges: [number, number][]) {
-      fetched.set(rowGroup, ranges.map(([start, end]) => {
-        const bytes = Promise.resolve(source.slice(start, end))
-        bytes.catch(() => {}) // surfaced when the decode awaits it
-        return { start, end, bytes }
-      }))
-    },
-    release(rowGroup: number) {
-      fetched.delete(rowGroup)
-    },
-  }
+  // wider than hyparquet's own 8 KB gap rule, so any range it asks for lies inside one of ours
+  return mergeRanges(ranges, 64 * 1024)
 }
 
 /** Turn a batch into row objects with keys in `order`. */

@@ -1,5 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import type { AsyncBuffer } from 'hyparquet'
+import type { MemoryBudget } from '../fetch/budget.js'
+import { heldBytes, type Range } from '../fetch/spans.js'
 
 /** Random-access bytes of one Parquet file (hyparquet's AsyncBuffer), local or remote. */
 export interface ByteSource extends AsyncBuffer {
@@ -8,7 +10,33 @@ export interface ByteSource extends AsyncBuffer {
   bytesFetched?(): number
   /** Reading a range twice is cheap (a local file in the page cache), so huge row groups may be read in slices. */
   cheapRereads?: boolean
+  /** Start reading `ranges` and keep their bytes until released (see fetch/spans.ts); false if a speculative hold found no room. */
+  hold?(ranges: Range[], options?: { speculative?: boolean }): boolean
+  /** Drop held bytes inside `ranges` (all when omitted). */
+  release?(ranges?: Range[]): void
   close?(): Promise<void>
+}
+
+/** A ByteSource that can hold bytes for reuse. */
+export type HeldSource = ByteSource & Required<Pick<ByteSource, 'hold' | 'release'>>
+
+/** `source` with held spans (answers reads from them first), counted against `budget`; as is when it already holds. */
+export function withHeldBytes(source: ByteSource, budget?: MemoryBudget): HeldSource {
+  if (source.hold && source.release) return source as HeldSource
+  const held = heldBytes(source, budget)
+  return {
+    name: source.name,
+    byteLength: source.byteLength,
+    cheapRereads: source.cheapRereads,
+    bytesFetched: source.bytesFetched && (() => source.bytesFetched!()),
+    slice: held.slice,
+    hold: held.hold,
+    release: held.release,
+    close: async () => {
+      held.release()
+      await source.close?.()
+    },
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import pLimit from 'p-limit'
 import { UsageError } from '../errors.js'
-import { columnNames, readBatches, type RowBatch } from '../parquet/rows.js'
+import type { Range } from '../fetch/spans.js'
+import { chunkRanges, columnNames, readBatches, type RowBatch } from '../parquet/rows.js'
 import type { OpenedSource } from '../sources.js'
 import type { CompiledPredicate } from './compile.js'
 import { sampleKeys } from './sample.js'
@@ -22,7 +23,7 @@ export interface SelectOptions {
   rawStrings?: boolean
   limit?: number
   sample?: { n: number, seed: number }
-  /** Files scanned at once in phase 1 (default 8). */
+  /** Files scanned at once in phase 1 (default 16; the HTTP client's connection budget bounds them again). */
   concurrency?: number
   /** Memory budget per read: larger row groups are read in slices (see ReadOptions.sliceBytes). */
   sliceBytes?: number
@@ -64,7 +65,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
     throw new UsageError('--sample works with predicates on small columns (reward, license, ids…); combine it with message-based filters in two runs')
   }
   const report: SelectReport = { files: opened.length, rowGroups: 0, rowGroupsSkipped: 0, rowGroupsRead: 0, rowsScanned: 0, rowsWritten: 0 }
-  const limit = pLimit(options.concurrency ?? 8)
+  const limit = pLimit(options.concurrency ?? 16)
   const phase1Columns = [...new Set([...predicate.phase1Columns, ...(options.sample ? ['trajectory_id'] : [])])]
   let stopped = false
 
@@ -82,7 +83,8 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       groupStart += Number(group.num_rows)
     }
     if (stopped || groups.length === 0) return { source, byGroup, ids }
-    for await (const batch of readBatches(source.source, source.metadata, { columns: phase1Columns, rowGroups: groups })) {
+    // phase 1's bytes stay held: phase 2 reads the same chunks again as part of its rows
+    for await (const batch of readBatches(source.source, source.metadata, { columns: phase1Columns, rowGroups: groups, keepBytes: true })) {
       report.rowsScanned += batch.numRows
       const rows = predicate.filterSmall(batch)
       if (rows.length) byGroup.set(batch.rowGroup, rows.map((row) => batch.rowStart + row))
@@ -94,14 +96,58 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
 
   let scans = opened.map((promise) => promise.then(scan))
   if (options.sample) scans = await sampleCandidates(scans, options.sample)
+  const ahead = fetchAhead()
+  scans.forEach((pending, position) => pending.then((candidates) => ahead.plan(position, candidates), () => ahead.plan(position)))
 
   let done = 0
-  for (const pending of scans) {
+  for (const [position, pending] of scans.entries()) {
+    ahead.reading(position)
     const { source, byGroup } = await pending
-    if (!stopped && byGroup.size > 0) await emitFile(source, byGroup)
+    try {
+      if (!stopped && byGroup.size > 0) await emitFile(source, byGroup)
+    } finally {
+      source.source.release?.()
+      ahead.pump()
+    }
     options.onFile?.(++done, scans.length)
   }
   return report
+
+  /** The row-group chunks phase 2 will read from a file, to fetch ahead. */
+  function phase2Ranges({ source, byGroup }: Candidates): Range[] {
+    if (source.ref.origin !== 'remote' || byGroup.size === 0) return []
+    const columns = [...new Set([...(options.columns ?? columnNames(source.metadata)), ...predicate.phase2Columns])]
+    const present = columnNames(source.metadata)
+    if (columns.some((column) => !present.includes(column))) return []
+    return [...byGroup.keys()].flatMap((group) => chunkRanges(source.metadata, group, columns))
+  }
+
+  /**
+   * Fetch the next files' phase-2 chunks while the current one decodes, in output order, as far as
+   * the memory budget allows (speculative holds); a file the budget had no room for is fetched when
+   * its turn comes, and the queue moves on as earlier files release their bytes.
+   */
+  function fetchAhead() {
+    const plans: (Candidates | null | undefined)[] = []
+    let next = 0
+    return {
+      plan(position: number, candidates?: Candidates) {
+        plans[position] = candidates ?? null
+        this.pump()
+      },
+      reading(position: number) {
+        next = Math.max(next, position + 1)
+        this.pump()
+      },
+      pump() {
+        while (!stopped && plans[next] !== undefined) {
+          const candidates = plans[next]
+          if (candidates && !candidates.source.source.hold?.(phase2Ranges(candidates), { speculative: true })) return
+          next++
+        }
+      },
+    }
+  }
 
   async function emitFile(source: OpenedSource, byGroup: Map<number, number[]>): Promise<void> {
     const output = options.columns ?? columnNames(source.metadata)

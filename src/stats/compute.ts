@@ -1,6 +1,8 @@
+import type { FileMetaData } from 'hyparquet'
 import pLimit from 'p-limit'
+import { defaultMemoryBytes } from '../fetch/budget.js'
 import { describeFile, summarizeFiles, type FilesSummary } from '../parquet/describe.js'
-import { columnNames, readBatches } from '../parquet/rows.js'
+import { columnNames, largestRowGroup, readBatches } from '../parquet/rows.js'
 import { closeSources, openSources, type SourceRef } from '../sources.js'
 import { repoOf, summarizeMessages, taskOf } from '../trajectory/messages.js'
 import { statsAccumulator, type RowStats } from './accumulate.js'
@@ -15,8 +17,10 @@ export interface ShardStats {
 export interface ComputeStatsOptions {
   /** Also read `messages`: turns, tool calls, lengths. */
   deep?: boolean
-  /** Shards read at once (default 4). */
+  /** Shards read at once (default: as many as `decodeBytes` holds of their largest row groups, 1 to 32). */
   concurrency?: number
+  /** Uncompressed bytes the shards read at once may decode together (default: a quarter of the memory budget). */
+  decodeBytes?: number
   /** Called after each shard is done. */
   onShard?: (done: number, total: number) => void
 }
@@ -34,11 +38,14 @@ export async function computeStats(sources: SourceRef[], options: ComputeStatsOp
     const files = await Promise.all(opened)
     const footer = summarizeFiles(files.map(({ ref, metadata }) => describeFile(ref.name, ref.size, metadata)))
     const accumulator = statsAccumulator({ taskOf, repoOf, summarizeMessages }, { deep: options.deep })
-    const limit = pLimit(options.concurrency ?? 4)
+    const wanted = [...smallColumns, ...(options.deep ? ['messages'] : [])]
+    const columnsOf = (metadata: FileMetaData) => wanted.filter((name) => columnNames(metadata).includes(name))
+    const largest = Math.max(1, ...files.map(({ metadata }) => largestRowGroup(metadata, columnsOf(metadata))))
+    const decodeBytes = options.decodeBytes ?? defaultMemoryBytes / 4
+    const limit = pLimit(options.concurrency ?? Math.max(1, Math.min(32, Math.floor(decodeBytes / largest))))
     let done = 0
     await Promise.all(files.map(({ source, metadata }) => limit(async () => {
-      const present = columnNames(metadata)
-      const columns = [...smallColumns, ...(options.deep ? ['messages'] : [])].filter((name) => present.includes(name))
+      const columns = columnsOf(metadata)
       for await (const batch of readBatches(source, metadata, { columns })) accumulator.add(batch)
       options.onShard?.(++done, files.length)
     })))
