@@ -88,11 +88,17 @@ export async function resolveSources(hub: Hub, options: ResolveSourcesOptions): 
       shard,
       origin: 'remote',
       size: shard.size,
-      open: async () => withHeldBytes(counted(openRangeReader({ http: hub.http, target: fileTarget(hub, options), size: shard.size, name: shard.path, context: options })), budget),
+      open: async () => withHeldBytes(counted(openRangeReader({ http: hub.http, target: fileTarget(hub, options), size: shard.size, name: shard.path, context: options, coalesceGap })), budget),
     })
   }
   return { sources, commit: listing.commit, bytesFetched, budget }
 }
+
+/**
+ * Remote reads merge only touching ranges: near ones are merged by the reader that asks (row-group
+ * chunk ranges), before held bytes are taken out, so a merged request never fetches held bytes again.
+ */
+const coalesceGap = 0
 
 type LocalSource = (path: string, size: number, origin: 'local' | 'cache') => SourceRef
 
@@ -104,12 +110,12 @@ async function urlSource(hub: Hub, url: string, wrap: (reader: RangeReader) => B
     const location = await resolveFile(hub, options)
     if (location.size === undefined) throw new CoderforgeError(`${url}: the Hub did not say how large the file is`)
     const size = location.size
-    return { name: url, origin: 'remote', size, open: async () => wrap(openRangeReader({ http: hub.http, target: fileTarget(hub, options, location), size, name: url, context: options })) }
+    return { name: url, origin: 'remote', size, open: async () => wrap(openRangeReader({ http: hub.http, target: fileTarget(hub, options, location), size, name: url, context: options, coalesceGap })) }
   }
   const head = await hub.http.fetchOk(url, { method: 'HEAD' })
   const size = Number(head.headers['content-length'])
   if (!Number.isFinite(size)) throw new CoderforgeError(`${url}: the server did not say how large the file is (no Content-Length)`)
-  return { name: url, origin: 'remote', size, open: async () => wrap(openRangeReader({ http: hub.http, target: url, size, name: url })) }
+  return { name: url, origin: 'remote', size, open: async () => wrap(openRangeReader({ http: hub.http, target: url, size, name: url, coalesceGap })) }
 }
 
 /** A path, or a glob (`data/*.parquet`, `**` allowed), expanded to existing files in sorted order. */

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict'
+import { mkdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { beforeEach, describe, test } from 'node:test'
+import { parquetWriteFile } from 'hyparquet-writer'
+import { readManifest, repoDir } from '../fixtures/index.js'
+import { createHub } from '../src/hub/client.js'
+import { footerGuess } from '../src/parquet/footer.js'
+import { compilePredicate } from '../src/query/compile.js'
+import { predicateFromFlags } from '../src/query/flags.js'
+import { selectRows } from '../src/query/select.js'
+import { closeSources, openSources, resolveSources } from '../src/sources.js'
+import { runCli, tempDir } from './support/cli.js'
+import { duck, sqlString } from './support/duckdb.js'
+import { fixtureRepo, useFixtureHub } from './support/fixtureHub.js'
+import type { RequestRecord } from './support/emulator/index.js'
+
+const manifest = readManifest('tiny')
+const tokenized = 'trajectories-tokenized_qwencoder'
+const bigRepo = 'coderforge-test/big-chunks'
+const bigRepoDir = await tempDir('coderforge-big-')
+const bigFile = join(bigRepoDir.path, 'trajectories', 'SWE_Smith-00000-of-00001.parquet')
+await writeBigChunkShard(bigFile)
+const fixture = useFixtureHub([{ id: bigRepo, dir: bigRepoDir.path }])
+beforeEach(() => {
+  fixture.hub.clearLog()
+  fixture.hub.clearFaults()
+  fixture.hub.setBandwidth(undefined)
+  fixture.hub.setLatency(0)
+})
+
+/** Byte ranges [start, end) that the CDN sent for each file. */
+function servedRanges(requests: RequestRecord[]): Map<string, [number, number][]> {
+  const byFile = new Map<string, [number, number][]>()
+  for (const request of requests) {
+    if (request.origin !== 'cdn' || !request.file || !request.range) continue
+    const [, start] = /^bytes=(\d+)-/.exec(request.range)!
+    const ranges = byFile.get(request.file) ?? []
+    ranges.push([Number(start), Number(start) + request.bytesSent])
+    byFile.set(request.file, ranges)
+  }
+  return byFile
+}
+
+function assertNoByteFetchedTwice(requests: RequestRecord[]): void {
+  for (const [file, ranges] of servedRanges(requests)) {
+    const sorted = ranges.sort((a, b) => a[0] - b[0])
+    for (let i = 1; i < sorted.length; i++) {
+      assert.ok(sorted[i]![0] >= sorted[i - 1]![1], `${file}: bytes ${sorted[i]![0]}-${sorted[i - 1]![1]} were fetched twice (${JSON.stringify(sorted)})`)
+    }
+  }
+}
+
+/** CDN requests beyond a shard's footer tail for more than a few KB: phase 2's column chunks (phase 1 reads reward, ~40 bytes). */
+function largeColumnRequests(requests: RequestRecord[]): RequestRecord[] {
+  return requests.filter((r) => {
+    const file = manifest.files.find((f) => f.path === r.file)
+    const [, start, end] = /^bytes=(\d+)-(\d+)/.exec(r.range ?? '') ?? []
+    return r.origin === 'cdn' && file && start !== undefined && Number(start) !== Math.max(0, file.size - footerGuess) && Number(end) - Number(start) > 4096
+  })
+}
+
+const cdnBytes = (requests: RequestRecord[]) => requests.filter((r) => r.origin === 'cdn').reduce((sum, r) => sum + r.bytesSent, 0)
+
+describe('one read path for remote shards', () => {
+  test('remote filter: no byte is fetched twice (footer tail, phase-1 columns), output equals the local run', async () => {
+    const local = join(fixture.home, 'local.jsonl')
+    const remote = join(fixture.home, 'remote.jsonl')
+    const dir = join(repoDir('tiny'), tokenized)
+    assert.equal((await runCli(['filter', join(dir, 'SWE_Smith-*.parquet'), '--reward', '1', '-o', local], fixture.env)).code, 0)
+    const result = await runCli(['filter', '--config', 'tokenized', '--split', 'SWE_Smith', '--reward', '1', '-o', remote, '--json'], fixture.env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.ok((await readFile(remote)).equals(await readFile(local)), 'byte-identical to the local run')
+    assertNoByteFetchedTwice(fixture.hub.requests)
+    const summary = JSON.parse(result.stdout)
+    assert.equal(summary.bytes_fetched, cdnBytes(fixture.hub.requests))
+    assert.ok(summary.bytes_fetched <= summary.bytes_total, `fetched ${summary.bytes_fetched} of ${summary.bytes_total}`)
+  })
+
+  test('remote stats: every shard read once, the same figures as from local files', async () => {
+    const remote = await runCli(['stats', '--split', 'SWE_Rebench', '--json'], fixture.env)
+    assert.equal(remote.code, 0, remote.stderr)
+    assertNoByteFetchedTwice(fixture.hub.requests)
+    const local = await runCli(['stats', join(repoDir('tiny'), 'trajectories', 'SWE_Rebench-*.parquet'), '--json'], fixture.env)
+    assert.equal(local.code, 0, local.stderr)
+    const figures = (text: string) => Object.values(JSON.parse(text).splits as Record<string, { rows: unknown }>).map((split) => split.rows)
+    assert.deepEqual(figures(remote.stdout), figures(local.stdout))
+  })
+
+  test('phase 2 fetches the next shards ahead while the current one is written, in shard order', async () => {
+    const shards = manifest.files.filter((f) => f.config === tokenized && f.split === 'SWE_Smith')
+    // shard 0 comes slowly (~1 s): the next shards' large columns must be asked for meanwhile
+    fixture.hub.fault({ target: 'cdn', file: shards[0]!.path, kind: 'trickle', bytesPerSecond: 256 * 1024, times: 100 })
+    const hub = createHub({ endpoint: fixture.hub.endpoint, env: {} })
+    try {
+      const set = await resolveSources(hub, { repo: fixtureRepo, config: tokenized, splits: ['SWE_Smith'] })
+      const opened = openSources(set.sources)
+      const seenAtFirstMatch: string[] = []
+      const order: string[] = []
+      await selectRows(opened, {
+        predicate: compilePredicate(predicateFromFlags({ reward: '1' })),
+        async onMatch({ source }) {
+          if (order.length === 0) {
+            seenAtFirstMatch.push(...largeColumnRequests(fixture.hub.requests).map((r) => r.file!))
+          }
+          order.push(source.ref.name)
+        },
+      })
+      await closeSources(opened)
+      assert.deepEqual([...new Set(order)], shards.map((s) => s.path), 'matches arrive in shard order')
+      assert.deepEqual([...new Set(seenAtFirstMatch)].sort(), shards.map((s) => s.path).sort(), 'every shard\'s phase 2 was under way before the first was written')
+    } finally {
+      await hub.http.close()
+    }
+  })
+
+  test('with no room in the memory budget nothing is fetched ahead, and the output is the same', async () => {
+    const shards = manifest.files.filter((f) => f.config === tokenized && f.split === 'SWE_Smith')
+    fixture.hub.fault({ target: 'cdn', file: shards[0]!.path, kind: 'trickle', bytesPerSecond: 512 * 1024, times: 100 })
+    const hub = createHub({ endpoint: fixture.hub.endpoint, env: {} })
+    try {
+      const set = await resolveSources(hub, { repo: fixtureRepo, config: tokenized, splits: ['SWE_Smith'], holdBytes: 0 })
+      const opened = openSources(set.sources)
+      let seenAtFirstMatch: string[] | undefined
+      await selectRows(opened, {
+        predicate: compilePredicate(predicateFromFlags({ reward: '1' })),
+        async onMatch() {
+          seenAtFirstMatch ??= [...new Set(largeColumnRequests(fixture.hub.requests).map((r) => r.file!))]
+        },
+      })
+      await closeSources(opened)
+      assert.deepEqual(seenAtFirstMatch, [shards[0]!.path], 'only the shard being read was fetched')
+    } finally {
+      await hub.http.close()
+    }
+  })
+
+  test('a large column chunk is fetched as parallel range parts, each byte once', async () => {
+    const out = join(fixture.home, 'big.jsonl')
+    const result = await runCli(['filter', '--repo', bigRepo, '--split', 'SWE_Smith', '--reward', '1', '-o', out], fixture.env)
+    assert.equal(result.code, 0, result.stderr)
+    const parts = fixture.hub.requests.filter((r) => r.origin === 'cdn' && r.bytesSent >= 512 * 1024)
+    assert.ok(parts.length >= 4, `the chunk came in ${parts.length} parts`)
+    assertNoByteFetchedTwice(fixture.hub.requests)
+    const expected = await duck(`SELECT trajectory_id, length(messages) AS n FROM read_parquet(${sqlString(bigFile)}) WHERE reward = 1`)
+    const rows = (await readFile(out, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { trajectory_id: string, messages: string })
+    assert.deepEqual(rows.map((row) => ({ trajectory_id: row.trajectory_id, n: String(row.messages.length) })), expected)
+  })
+})
+
+/** A shard with one ~4.5 MB messages chunk (3 rows of incompressible text). */
+async function writeBigChunkShard(path: string): Promise<void> {
+  const text = (seed: number) => Array.from({ length: 150_000 }, (_, i) => ((i * 2654435761 + seed) >>> 0).toString(36).padStart(10, '0').slice(0, 10)).join('')
+  await mkdir(join(path, '..'), { recursive: true })
+  parquetWriteFile({
+    filename: path,
+    columnData: [
+      { name: 'trajectory_id', data: ['a_run1', 'b_run1', 'c_run1'], type: 'STRING' },
+      { name: 'messages', data: [text(1), text(2), text(3)], type: 'STRING' },
+      { name: 'reward', data: [1, 0, 1], type: 'DOUBLE' },
+    ],
+    codec: 'UNCOMPRESSED',
+  })
+}
