@@ -2,7 +2,7 @@ import { basename, join } from 'node:path'
 import { UsageError } from './errors.js'
 import { columnNames } from './parquet/rows.js'
 import type { CompiledPredicate } from './query/compile.js'
-import { selectRows, type SelectReport } from './query/select.js'
+import { selectRows, writeMatch, type SelectReport } from './query/select.js'
 import { openSink, rollingSink, type Format } from './sinks/output.js'
 import { openTrainingSink } from './sinks/training.js'
 import { closeSources, openSources, type SourceRef } from './sources.js'
@@ -86,7 +86,7 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
       })
       let selected: SelectReport
       try {
-        selected = await selectRows(opened, { predicate: options.predicate, columns, rawStrings: true, onMatch: ({ batch, rows }) => sink.write(batch, rows) })
+        selected = await selectRows(opened, { predicate: options.predicate, columns, rawStrings: true, onMatch: (match) => writeMatch(sink, match) })
         await sink.close()
       } catch (error) {
         await sink.abort()

@@ -138,7 +138,7 @@ describe('filter', () => {
       let batches = 0
       await selectRows(opened, {
         predicate: compilePredicate(predicateFromFlags({ reward: '>=0' })), columns: ['trajectory_id', 'messages'], sliceBytes,
-        onMatch: async ({ batch, rows }) => { batches++; for (const row of rows) ids.push(batch.columns.trajectory_id![row]) },
+        onMatch: async ({ batch, rows }) => { batches++; for (const row of rows) ids.push(batch!.columns.trajectory_id![row]) },
       })
       await closeSources(opened)
       return { ids, batches }

@@ -1,19 +1,20 @@
 import { Command } from 'commander'
 import type { CommandContext } from '../cli.js'
 import { UsageError } from '../errors.js'
-import { selectRows } from '../query/select.js'
+import { selectRows, writeMatch } from '../query/select.js'
 import { formatOf, openSink } from '../sinks/output.js'
 import { closeSources, openSources, resolveSources } from '../sources.js'
 import { formatBytes, formatCount, formatDuration } from '../ui/format.js'
 import { note, printJson } from '../ui/output.js'
 import { countProgress } from '../ui/progress.js'
 import { columnNames } from '../parquet/rows.js'
+import { decodePool } from '../query/decodePool.js'
 import {
-  addHubOptions, addOutputOptions, addRowOptions, addSelectionOptions, openHub, rowSelectionFrom, selectionFrom,
-  type HubFlags, type OutputFlags, type RowFlags, type SelectionFlags,
+  addHubOptions, addOutputOptions, addReadOptions, addRowOptions, addSelectionOptions, openHub, readOptionsFrom, rowSelectionFrom, selectionFrom,
+  type HubFlags, type OutputFlags, type ReadFlags, type RowFlags, type SelectionFlags,
 } from './options.js'
 
-interface FilterFlags extends HubFlags, SelectionFlags, OutputFlags, RowFlags {
+interface FilterFlags extends HubFlags, SelectionFlags, OutputFlags, RowFlags, ReadFlags {
   output: string
   format?: string
   parseJson?: boolean
@@ -30,6 +31,7 @@ export function filterCommand(ctx: CommandContext): Command {
     .option('-o, --output <file>', 'output file (.jsonl, .jsonl.gz, .parquet), or - for stdout', '-')
     .option('--format <jsonl|parquet>', 'output format (default: from the -o extension)')
     .option('--parse-json', 'JSONL: write messages and tools as nested JSON instead of strings')
+  addReadOptions(command)
   addHubOptions(command)
   addOutputOptions(command)
   command.addHelpText('after', `
@@ -48,18 +50,20 @@ order, then row order. The file appears under its name only when complete.`)
     if (files.length === 0 && flags.split.length === 0) throw new UsageError('nothing to filter: give --split NAME or files')
     const format = formatOf(flags.output, flags.format)
     const selection = rowSelectionFrom(flags)
+    const read = readOptionsFrom(flags)
     const hub = openHub(ctx, flags, out)
     const started = Date.now()
     try {
-      const set = await resolveSources(hub, { repo: flags.repo, revision: flags.revision, ...selectionFrom(flags), inputs: files })
+      const set = await resolveSources(hub, { repo: flags.repo, revision: flags.revision, ...selectionFrom(flags), inputs: files, holdBytes: read.holdBytes })
       if (set.sources.length === 0) throw new UsageError('the selection holds no shards (check --shards / --include)')
       const opened = openSources(set.sources)
+      const decoder = decodePool(read.threads)
       try {
         const first = await opened[0]!
         const columns = selection.columns ?? columnNames(first.metadata)
+        const nestedJson = flags.parseJson ? ['messages', 'tools'] : undefined
         const sink = await openSink({
-          path: flags.output, format, columns, schema: first.metadata.schema, kvMetadata: first.metadata.key_value_metadata,
-          nestedJson: flags.parseJson ? ['messages', 'tools'] : undefined, stdout: out.stdout,
+          path: flags.output, format, columns, schema: first.metadata.schema, kvMetadata: first.metadata.key_value_metadata, nestedJson, stdout: out.stdout,
         })
         const progress = countProgress(out, 'filter', set.sources.length)
         let report
@@ -68,7 +72,10 @@ order, then row order. The file appears under its name only when complete.`)
             ...selection,
             columns,
             rawStrings: true,
-            onMatch: ({ batch, rows }) => sink.write(batch, rows),
+            sliceBytes: read.sliceBytes,
+            decoder,
+            jsonl: format === 'jsonl' ? { columns, nestedJson } : undefined,
+            onMatch: (match) => writeMatch(sink, match),
             onFile: progress.update,
           })
           await sink.close()
@@ -89,6 +96,7 @@ order, then row order. The file appears under its name only when complete.`)
           `${formatCount(report.rowsScanned)} scanned in ${formatDuration(summary.seconds * 1000)}` +
           (summary.bytes_fetched ? `; fetched ${formatBytes(summary.bytes_fetched)} of ${formatBytes(total)}` : '')))
       } finally {
+        await decoder.close()
         await closeSources(opened)
       }
     } finally {

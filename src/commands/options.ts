@@ -8,6 +8,9 @@ import type { CommandContext } from '../cli.js'
 import { compilePredicate } from '../query/compile.js'
 import { predicateFromFlags, type PredicateFlags } from '../query/flags.js'
 import { warn, type Output } from '../ui/output.js'
+import { parseBytes } from '../ui/format.js'
+import { readBudget, type ReadBudget } from '../fetch/budget.js'
+import { defaultThreads } from '../query/decodePool.js'
 
 /** Flags shared by every command that talks to the Hub. */
 export interface HubFlags {
@@ -150,4 +153,25 @@ export function rowSelectionFrom(flags: RowFlags) {
     sample: flags.sample === undefined ? undefined : { n: positiveInteger(flags.sample, '--sample'), seed: Number(flags.seed) || 0 },
     columns: flags.columns?.split(',').map((name) => name.trim()).filter(Boolean),
   }
+}
+
+/** Flags of the read path: decoding threads and the memory budget. */
+export interface ReadFlags {
+  threads?: string
+  memory?: string
+}
+
+/** Add --threads and --memory (filter, export, stats). */
+export function addReadOptions(command: Command): Command {
+  return command
+    .option('--threads <n>', `threads that decode, filter and encode rows (default: the machine's cores, ${defaultThreads}; 1: this thread only)`)
+    .option('--memory <size>', 'memory budget of the read path, e.g. 4GB (default 1GB): half for shards fetched ahead, a quarter for the rows being decoded (larger row groups are read in slices)')
+}
+
+/** The decoding threads and the budget the read flags describe. */
+export function readOptionsFrom(flags: ReadFlags): { threads: number } & ReadBudget {
+  const threads = flags.threads === undefined ? defaultThreads : positiveInteger(flags.threads, '--threads')
+  const memory = flags.memory === undefined ? undefined : parseBytes(flags.memory)
+  if (flags.memory !== undefined && !memory) throw new UsageError(`invalid --memory '${flags.memory}': use a size such as 512MB or 4GB`)
+  return { threads, ...readBudget(memory, threads) }
 }

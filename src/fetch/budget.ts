@@ -18,8 +18,21 @@ export interface MemoryBudget {
   readonly peak: number
 }
 
-/** Default `--memory`: 2 GiB, about twice the largest real row group (~480 MB uncompressed) decoded with room to fetch ahead. */
-export const defaultMemoryBytes = 2 * 1024 ** 3
+/** Default `--memory`: 1 GiB. */
+export const defaultMemoryBytes = 1024 ** 3
+
+/** How a `--memory` budget is shared by the read path. */
+export interface ReadBudget {
+  /** Bytes the sources may hold: footers, the next row groups, shards fetched ahead (half). */
+  holdBytes: number
+  /** Row groups larger than this (uncompressed) are decoded in row slices: a quarter, shared by the threads. */
+  sliceBytes: number
+}
+
+/** Share `memoryBytes` between fetching ahead and decoding on `threads` threads. */
+export function readBudget(memoryBytes = defaultMemoryBytes, threads = 1): ReadBudget {
+  return { holdBytes: memoryBytes / 2, sliceBytes: Math.max(1 << 20, Math.floor(memoryBytes / 4 / Math.max(1, threads))) }
+}
 
 /** Create a budget of `limit` bytes. */
 export function memoryBudget(limit = defaultMemoryBytes): MemoryBudget {

@@ -69,13 +69,25 @@ export function largestRowGroup(metadata: FileMetaData, columns: string[]): numb
     .reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)))
 }
 
-interface Piece {
+/** Rows [start, end) of one row group: what one decode reads. */
+export interface Piece {
   rowGroup: number
   /** Rows [start, end) within the file. */
   start: number
   end: number
+  /** Part of a row group read in slices. */
   sliced: boolean
+  /** Its chunks have an offset index (or need none), so a slice can read only its own pages. */
   indexed: boolean
+}
+
+/** A piece with the bytes of its column chunks, ready to decode anywhere (another thread too). */
+export interface PieceBytes {
+  piece: Piece
+  /** Size of the whole file. */
+  byteLength: number
+  /** The piece's row group chunk ranges, each with its bytes. */
+  spans: { start: number, bytes: ArrayBuffer }[]
 }
 
 /**
@@ -85,36 +97,81 @@ interface Piece {
  * holds (the footer tail, chunks fetched ahead by the caller) are not read again.
  */
 export async function* readBatches(source: ByteSource, metadata: FileMetaData, options: ReadOptions = {}): AsyncGenerator<RowBatch> {
+  const columns = checkColumns(source, metadata, options.columns)
+  const pieces = streamPieces(source, metadata, { ...options, columns }, (held, piece) => decodePiece(held, metadata, columns, piece, options.rawStrings))
+  for await (const { piece, value } of pieces) {
+    yield { source: source.name, rowGroup: piece.rowGroup, rowStart: piece.start, numRows: piece.end - piece.start, columns: value }
+  }
+}
+
+/**
+ * Stream a file's pieces with their chunk bytes, for decoding elsewhere (worker threads): the same
+ * plan, fetch-ahead and holding as {@link readBatches}, slices of a row group sharing its whole chunks.
+ */
+export async function* readPieces(source: ByteSource, metadata: FileMetaData, options: ReadOptions = {}): AsyncGenerator<PieceBytes> {
+  const columns = checkColumns(source, metadata, options.columns)
+  const pieces = streamPieces(source, metadata, { ...options, columns, wholeChunks: true }, async (held, piece) =>
+    Promise.all(chunkRanges(metadata, piece.rowGroup, columns).map(async ([start, end]) => ({ start, bytes: await held.slice(start, end) }))))
+  for await (const { piece, value } of pieces) yield { piece, byteLength: source.byteLength, spans: value }
+}
+
+/** Decode a piece from its chunk bytes (see {@link readPieces}). */
+export function decodePieceBytes(metadata: FileMetaData, columns: string[], { piece, byteLength, spans }: PieceBytes, rawStrings = false): Promise<Record<string, unknown[]>> {
+  return decodePiece(spanBuffer(byteLength, spans), metadata, columns, { ...piece, indexed: false }, rawStrings)
+}
+
+function checkColumns(source: ByteSource, metadata: FileMetaData, wanted: string[] | undefined): string[] {
   const names = columnNames(metadata)
-  const columns = options.columns ?? names
+  const columns = wanted ?? names
   for (const column of columns) {
     if (!names.includes(column)) throw new CoderforgeError(`${source.name} has no column '${column}' (columns: ${names.join(', ')})`)
   }
+  return columns
+}
+
+/** An AsyncBuffer answering from spans alone: a piece's chunk bytes away from the file. */
+function spanBuffer(size: number, spans: PieceBytes['spans']): AsyncBuffer {
+  return {
+    byteLength: size,
+    slice(start, end = size) {
+      const span = spans.find((s) => s.start <= start && end <= s.start + s.bytes.byteLength)
+      if (!span) throw new CoderforgeError(`internal: bytes ${start}-${end} are not among the piece's chunks`)
+      return span.bytes.slice(start - span.start, end - span.start)
+    },
+  }
+}
+
+/**
+ * The plan of pieces, each decoded by `decode` while the next piece's chunks are fetched; a row
+ * group's chunks are held from its first piece to its last (slices of a huge row group share one
+ * fetch), then released unless `keepBytes`.
+ */
+async function* streamPieces<T>(source: ByteSource, metadata: FileMetaData, options: ReadOptions & { columns: string[], wholeChunks?: boolean },
+  decode: (held: ByteSource, piece: Piece) => Promise<T>): AsyncGenerator<{ piece: Piece, value: T }> {
   const held = withHeldBytes(source)
-  const pieces = planPieces(metadata, columns, options)
-  const groupRanges = (piece: Piece) => chunkRanges(metadata, piece.rowGroup, columns)
+  const pieces = planPieces(metadata, options.columns, options)
+  const groupRanges = (piece: Piece) => chunkRanges(metadata, piece.rowGroup, options.columns)
   const fetchPiece = (piece: Piece, index: number) => {
     options.onFetch?.(piece.rowGroup, piece.start, piece.end)
-    // a slice through the offset index reads only its own pages; any other piece reads whole chunks, held
-    // from the group's first piece to its last so that slices of a huge row group share one fetch
+    // a slice through the offset index reads only its own pages
     if (!(piece.sliced && piece.indexed) && pieces[index - 1]?.rowGroup !== piece.rowGroup) held.hold(groupRanges(piece))
   }
   if (pieces[0]) fetchPiece(pieces[0], 0)
   try {
     for (const [index, piece] of pieces.entries()) {
-      const decoded = decodePiece(held, metadata, columns, piece, options.rawStrings)
+      const decoded = decode(held, piece)
       const next = pieces[index + 1]
       if (next) fetchPiece(next, index + 1)
-      const batch = await decoded
+      const value = await decoded
       if (!options.keepBytes && next?.rowGroup !== piece.rowGroup) held.release(groupRanges(piece))
-      yield { source: source.name, rowGroup: piece.rowGroup, rowStart: piece.start, numRows: piece.end - piece.start, columns: batch }
+      yield { piece, value }
     }
   } finally {
     if (!options.keepBytes) for (const piece of pieces) held.release(groupRanges(piece))
   }
 }
 
-function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions): Piece[] {
+function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions & { wholeChunks?: boolean }): Piece[] {
   const sliceBytes = options.sliceBytes ?? defaultSliceBytes
   const pieces: Piece[] = []
   let groupStart = 0
@@ -127,7 +184,7 @@ function planPieces(metadata: FileMetaData, columns: string[], options: ReadOpti
       const chunks = group.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
       const uncompressed = chunks.reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)
       // single-page chunks get no offset index, and need none: only the large ones must have it
-      const indexed = chunks.every((chunk) => Number(chunk.meta_data?.total_uncompressed_size ?? 0) < 1 << 20 || chunk.offset_index_offset !== undefined)
+      const indexed = !options.wholeChunks && chunks.every((chunk) => Number(chunk.meta_data?.total_uncompressed_size ?? 0) < 1 << 20 || chunk.offset_index_offset !== undefined)
       // without an index the slices share the group's held chunks and each decompresses only its own pages
       if (uncompressed > sliceBytes && rows > 1) {
         const step = Math.max(1, Math.floor(rows * sliceBytes / uncompressed))

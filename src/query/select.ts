@@ -1,17 +1,33 @@
 import pLimit from 'p-limit'
 import { UsageError } from '../errors.js'
 import type { Range } from '../fetch/spans.js'
-import { chunkRanges, columnNames, readBatches, type RowBatch } from '../parquet/rows.js'
+import { chunkRanges, columnNames, readBatches, readPieces, type Piece, type RowBatch } from '../parquet/rows.js'
+import type { RowSink } from '../sinks/output.js'
+import { sliceEncoded, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
+import type { DecodeResult } from './decodeTask.js'
+import { decodePool, type DecodePool } from './decodePool.js'
 import type { OpenedSource } from '../sources.js'
 import type { CompiledPredicate } from './compile.js'
 import { sampleKeys } from './sample.js'
 
-/** A batch of matching rows, in output order. */
+/** Matching rows of one piece of a file, in output order: decoded columns, or JSON lines encoded already. */
 export interface Match {
   source: OpenedSource
-  batch: RowBatch
-  /** Indexes into the batch of the rows that matched. */
+  /** The piece's rows, with every output column (absent when `encoded`). */
+  batch?: RowBatch
+  /** Indexes into the piece of the rows that matched. */
   rows: number[]
+  /** The matching rows as JSON lines (when {@link SelectOptions.jsonl} asked for them). */
+  encoded?: EncodedRows
+}
+
+/** Write a match to a sink: its encoded lines, or its rows. */
+export function writeMatch(sink: RowSink, match: Match): Promise<void> {
+  if (match.encoded) {
+    if (!sink.writeEncoded) throw new Error('internal: encoded rows for a sink that does not take them')
+    return sink.writeEncoded(match.encoded)
+  }
+  return sink.write(match.batch!, match.rows)
 }
 
 /** Options for {@link selectRows}. */
@@ -27,6 +43,10 @@ export interface SelectOptions {
   concurrency?: number
   /** Memory budget per read: larger row groups are read in slices (see ReadOptions.sliceBytes). */
   sliceBytes?: number
+  /** Decode (and filter, and encode) phase 2 here: worker threads, or this thread (default). */
+  decoder?: DecodePool
+  /** Deliver matches as JSON lines encoded by the decoder (the sink's encoding), not as columns. */
+  jsonl?: JsonlEncoding
   /** Receives matches in shard order, then row order, whatever the concurrency. */
   onMatch(match: Match): Promise<void>
   /** Called when a file's phase 2 is done. */
@@ -43,6 +63,14 @@ export interface SelectReport {
   rowGroupsRead: number
   rowsScanned: number
   rowsWritten: number
+}
+
+/** A phase-2 piece decoded, or the mark that a file is done. */
+interface Decoded {
+  source: OpenedSource
+  piece?: Piece
+  result?: DecodeResult
+  fileDone: boolean
 }
 
 interface Candidates {
@@ -94,24 +122,56 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
     return { source, byGroup, ids }
   })
 
+  let done = 0
   let scans = opened.map((promise) => promise.then(scan))
   if (options.sample) scans = await sampleCandidates(scans, options.sample)
   const ahead = fetchAhead()
   scans.forEach((pending, position) => pending.then((candidates) => ahead.plan(position, candidates), () => ahead.plan(position)))
 
-  let done = 0
-  for (const [position, pending] of scans.entries()) {
-    ahead.reading(position)
-    const { source, byGroup } = await pending
-    try {
-      if (!stopped && byGroup.size > 0) await emitFile(source, byGroup)
-    } finally {
-      source.source.release?.()
-      ahead.pump()
+  const decoder = options.decoder ?? decodePool(1)
+  // pieces decoding at once, in output order: every thread busy, plus the one being written
+  const depth = decoder.size + 1
+  const window: Promise<Decoded>[] = []
+  try {
+    for (const [position, pending] of scans.entries()) {
+      ahead.reading(position)
+      const candidates = await pending
+      try {
+        if (!stopped && candidates.byGroup.size > 0) {
+          for await (const { decoded } of phase2Pieces(candidates)) {
+            window.push(decoded)
+            decoded.catch(() => {}) // surfaced in order, below
+            while (window.length >= depth && !stopped) await emit(await window.shift()!)
+            if (stopped) break
+          }
+        }
+      } finally {
+        candidates.source.source.release?.()
+        ahead.pump()
+      }
+      window.push(Promise.resolve({ source: candidates.source, fileDone: true }))
     }
-    options.onFile?.(++done, scans.length)
+    while (window.length && !stopped) await emit(await window.shift()!)
+  } finally {
+    if (!options.decoder) await decoder.close()
   }
   return report
+
+  /** Phase 2 of one file: its candidate row groups' pieces, each sent to the decoder as its bytes arrive. */
+  async function* phase2Pieces({ source, byGroup }: Candidates): AsyncGenerator<{ decoded: Promise<Decoded> }> {
+    const output = options.columns ?? columnNames(source.metadata)
+    requireColumns(source, output, 'an output column')
+    const columns = [...new Set([...output, ...predicate.phase2Columns])]
+    const groups = [...byGroup.keys()].sort((a, b) => a - b)
+    for await (const piece of readPieces(source.source, source.metadata, { columns, rowGroups: groups, sliceBytes: options.sliceBytes })) {
+      const { rowGroup, start, end } = piece.piece
+      // a huge row group arrives in slices: each slice takes the candidates within its own rows
+      const candidates = byGroup.get(rowGroup)!.filter((row) => row >= start && row < end).map((row) => row - start)
+      const task = { metadata: source.metadata, columns, piece, candidates, predicate: predicate.expr, rawStrings: options.rawStrings ?? false, jsonl: options.jsonl }
+      // wrapped: an async generator would wait for a promise it yields
+      yield { decoded: decoder.run(task).then((result): Decoded => ({ source, piece: piece.piece, result, fileDone: false })) }
+    }
+  }
 
   /** The row-group chunks phase 2 will read from a file, to fetch ahead. */
   function phase2Ranges({ source, byGroup }: Candidates): Range[] {
@@ -148,28 +208,24 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       },
     }
   }
-
-  async function emitFile(source: OpenedSource, byGroup: Map<number, number[]>): Promise<void> {
-    const output = options.columns ?? columnNames(source.metadata)
-    requireColumns(source, output, 'an output column')
-    const columns = [...new Set([...output, ...predicate.phase2Columns])]
-    const groups = [...byGroup.keys()].sort((a, b) => a - b)
-    for await (const batch of readBatches(source.source, source.metadata, { columns, rowGroups: groups, rawStrings: options.rawStrings, sliceBytes: options.sliceBytes })) {
-      report.rowGroupsRead++
-      if (phase1Columns.length === 0) report.rowsScanned += batch.numRows
-      // a huge row group arrives in slices: each slice takes the candidates within its own rows
-      const candidates = byGroup.get(batch.rowGroup)!
-        .filter((row) => row >= batch.rowStart && row < batch.rowStart + batch.numRows)
-        .map((row) => row - batch.rowStart)
-      let rows = predicate.filterLarge(batch, candidates)
-      if (options.limit !== undefined && report.rowsWritten + rows.length >= options.limit) {
-        rows = rows.slice(0, options.limit - report.rowsWritten)
-        stopped = true
-      }
-      if (rows.length) await options.onMatch({ source, batch, rows })
-      report.rowsWritten += rows.length
-      if (stopped) return
+  async function emit(decoded: Decoded): Promise<void> {
+    const { source, piece, result } = decoded
+    if (decoded.fileDone) {
+      options.onFile?.(++done, scans.length)
+      return
     }
+    report.rowGroupsRead++
+    if (phase1Columns.length === 0) report.rowsScanned += piece!.end - piece!.start
+    let rows = result!.rows
+    let encoded = result!.encoded
+    if (options.limit !== undefined && report.rowsWritten + rows.length >= options.limit) {
+      rows = rows.slice(0, options.limit - report.rowsWritten)
+      if (encoded) encoded = sliceEncoded(encoded, 0, rows.length)
+      stopped = true
+    }
+    const batch = result!.columns && { source: source.ref.name, rowGroup: piece!.rowGroup, rowStart: piece!.start, numRows: piece!.end - piece!.start, columns: result!.columns }
+    if (rows.length) await options.onMatch({ source, batch, rows, encoded })
+    report.rowsWritten += rows.length
   }
 }
 

@@ -20,10 +20,24 @@ export interface JsonlSinkOptions {
   nestedJson?: string[]
 }
 
+/** Rows already encoded as JSON lines (on a decoding thread): the bytes, and where each row's line ends. */
+export interface EncodedRows {
+  bytes: Uint8Array
+  rowEnds: Uint32Array
+}
+
+/** How rows become JSON lines: the columns in order, and which hold JSON text to nest. */
+export interface JsonlEncoding {
+  columns: string[]
+  nestedJson?: string[]
+}
+
 /** Writes rows as JSON lines; a file only appears under its final name once closed. */
 export interface JsonlSink {
   /** Append the given rows of a batch (all rows when omitted), in order. */
   write(batch: ColumnBatch, rows?: ArrayLike<number>): Promise<void>
+  /** Append rows encoded elsewhere with the same encoding (see {@link encodeJsonlRows}). */
+  writeEncoded(rows: EncodedRows): Promise<void>
   /** Append whole records built elsewhere (training formats), one JSON line each. */
   writeRecords(records: unknown[]): Promise<void>
   /** Rows written so far. */
@@ -39,14 +53,45 @@ export interface JsonlSink {
 const flushThreshold = 4 * 1024 * 1024
 const textEncoder = new TextEncoder()
 
+/** A function writing one row of `columns` as a JSON line into `out`. */
+export function jsonlRowWriter(encoding: JsonlEncoding): (out: ByteBuffer, columns: Record<string, ArrayLike<unknown> | undefined>, row: number) => void {
+  const prefixes = encoding.columns.map((name, i) => textEncoder.encode(`${i === 0 ? '{' : ','}${JSON.stringify(name)}:`))
+  const nested = encoding.columns.map((name) => encoding.nestedJson?.includes(name) ?? false)
+  return (out, columns, row) => {
+    for (let c = 0; c < encoding.columns.length; c++) {
+      writeBytes(out, prefixes[c]!)
+      writeCell(out, columns[encoding.columns[c]!]?.[row], nested[c]!)
+    }
+    writeAscii(out, '}\n')
+  }
+}
+
+/** Encode the given rows of a batch as JSON lines in one buffer, byte-identical to what a sink writes for them. */
+export function encodeJsonlRows(batch: ColumnBatch, rows: ArrayLike<number>, encoding: JsonlEncoding): EncodedRows {
+  const writeRow = jsonlRowWriter(encoding)
+  const out = byteBuffer(1 << 20)
+  const rowEnds = new Uint32Array(rows.length)
+  for (let k = 0; k < rows.length; k++) {
+    writeRow(out, batch.columns, rows[k]!)
+    rowEnds[k] = out.length
+  }
+  return { bytes: out.bytes.subarray(0, out.length), rowEnds }
+}
+
+/** Rows [from, to) of encoded rows. */
+export function sliceEncoded(encoded: EncodedRows, from: number, to: number): EncodedRows {
+  const base = from === 0 ? 0 : encoded.rowEnds[from - 1]!
+  const end = to === 0 ? 0 : encoded.rowEnds[to - 1]!
+  return { bytes: encoded.bytes.subarray(base, end), rowEnds: encoded.rowEnds.subarray(from, to).map((rowEnd) => rowEnd - base) }
+}
+
 /** Open a JSONL sink. */
 export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSink> {
   const file: AtomicFile | undefined = options.path === '-' ? undefined : await openAtomicFile(options.path)
   const gzip = file && options.path.endsWith('.gz') ? createGzip({ level: 6 }) : undefined
   if (gzip && file) gzip.pipe(file.stream, { end: false })
   const target: Writable = gzip ?? file?.stream ?? options.stdout ?? process.stdout
-  const prefixes = options.columns.map((name, i) => textEncoder.encode(`${i === 0 ? '{' : ','}${JSON.stringify(name)}:`))
-  const nested = options.columns.map((name) => options.nestedJson?.includes(name) ?? false)
+  const writeRow = jsonlRowWriter(options)
   let out = byteBuffer(flushThreshold * 2)
   let rows = 0
   let bytes = 0
@@ -63,19 +108,19 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
     get rows() { return rows },
     get bytes() { return bytes },
     async write(batch, selected) {
-      const columns = options.columns.map((name) => batch.columns[name])
-      const count = selected ? selected.length : (columns[0]?.length ?? 0)
+      const count = selected ? selected.length : (batch.columns[options.columns[0]!]?.length ?? 0)
       for (let k = 0; k < count; k++) {
-        const row = selected ? selected[k]! : k
-        for (let c = 0; c < columns.length; c++) {
-          writeBytes(out, prefixes[c]!)
-          writeCell(out, columns[c]?.[row], nested[c]!)
-        }
-        writeAscii(out, '}\n')
+        writeRow(out, batch.columns, selected ? selected[k]! : k)
         rows++
         if (out.length >= flushThreshold) await flush()
       }
       await flush()
+    },
+    async writeEncoded(encoded) {
+      await flush()
+      bytes += encoded.bytes.length
+      rows += encoded.rowEnds.length
+      if (encoded.bytes.length && !target.write(encoded.bytes)) await waitForDrain(target)
     },
     async writeRecords(records) {
       for (const record of records) {

@@ -1,12 +1,14 @@
 import type { KeyValue, SchemaElement } from 'hyparquet'
 import type { Writable } from 'node:stream'
 import { UsageError } from '../errors.js'
-import { openJsonlSink, type ColumnBatch } from './jsonl.js'
+import { openJsonlSink, sliceEncoded, type ColumnBatch, type EncodedRows } from './jsonl.js'
 import { openParquetSink } from './parquet.js'
 
 /** Anything rows can be written to. */
 export interface RowSink {
   write(batch: ColumnBatch, rows?: ArrayLike<number>): Promise<void>
+  /** JSONL sinks: append rows already encoded (on a decoding thread) with the sink's encoding. */
+  writeEncoded?(rows: EncodedRows): Promise<void>
   readonly rows: number
   close(): Promise<void>
   abort(): Promise<void>
@@ -61,23 +63,33 @@ export function rollingSink(options: RollingOptions): RowSink & { parts: number 
   const full = () => current !== undefined && (
     (options.maxRows !== undefined && current.rows >= options.maxRows) ||
     (options.maxBytes !== undefined && (current.bytes ?? 0) >= options.maxBytes))
+  /** Rows [0, count) of one write, cut where a part is full: part boundaries fall where they would row by row. */
+  async function writeParts(count: number, writePart: (sink: RowSink, from: number, to: number) => Promise<void>): Promise<void> {
+    let offset = 0
+    while (offset < count) {
+      if (!current || full()) {
+        await current?.close()
+        current = await options.open(parts++)
+      }
+      const room = options.maxRows !== undefined ? options.maxRows - current.rows : count
+      const to = Math.min(count, offset + Math.max(1, room))
+      await writePart(current, offset, to)
+      rows += to - offset
+      offset = to
+    }
+  }
   return {
     get rows() { return rows },
     get parts() { return parts },
     async write(batch, selected) {
       const all = selected ?? Array.from({ length: (Object.values(batch.columns)[0]?.length ?? 0) }, (_, i) => i)
-      let offset = 0
-      while (offset < all.length) {
-        if (!current || full()) {
-          await current?.close()
-          current = await options.open(parts++)
-        }
-        const room = options.maxRows !== undefined ? options.maxRows - current.rows : all.length
-        const take = Array.prototype.slice.call(all, offset, offset + Math.max(1, room)) as number[]
-        await current.write(batch, take)
-        rows += take.length
-        offset += take.length
-      }
+      await writeParts(all.length, (sink, from, to) => sink.write(batch, Array.prototype.slice.call(all, from, to) as number[]))
+    },
+    async writeEncoded(encoded) {
+      await writeParts(encoded.rowEnds.length, (sink, from, to) => {
+        if (!sink.writeEncoded) throw new Error('internal: encoded rows for a sink that does not take them')
+        return sink.writeEncoded(sliceEncoded(encoded, from, to))
+      })
     },
     async close() {
       await current?.close()
@@ -87,3 +99,4 @@ export function rollingSink(options: RollingOptions): RowSink & { parts: number 
     },
   }
 }
+

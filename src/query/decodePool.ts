@@ -1,0 +1,103 @@
+import { availableParallelism } from 'node:os'
+import { extname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Worker, type MessagePort } from 'node:worker_threads'
+import { CoderforgeError } from '../errors.js'
+import { runDecodeTask, type DecodeResult, type DecodeTask } from './decodeTask.js'
+
+/** Runs phase-2 decode tasks, on worker threads or on this one. */
+export interface DecodePool {
+  /** Tasks that run at once (1 without workers). */
+  readonly size: number
+  run(task: DecodeTask): Promise<DecodeResult>
+  close(): Promise<void>
+}
+
+/** What the bundled CLI is started with when it is to be a decoding thread. */
+export const decodeWorkerData = { coderforgeWorker: 'decode' } as const
+
+/** Default `--threads`: the machine's cores. */
+export const defaultThreads = availableParallelism()
+
+/**
+ * A pool of `threads` decoding threads; with 1 (or fewer) tasks run on this thread. Results are
+ * the same either way: a task is plain data in, plain data out.
+ */
+export function decodePool(threads = defaultThreads): DecodePool {
+  if (threads <= 1) return { size: 1, run: runDecodeTask, close: async () => {} }
+  const idle: Worker[] = []
+  const all: Worker[] = []
+  const queue: { task: DecodeTask, resolve: (result: DecodeResult) => void, reject: (error: unknown) => void }[] = []
+  let failure: unknown
+
+  const start = (): Worker => {
+    const { file, workerData, evaluate } = workerScript()
+    const worker = new Worker(file, { workerData, eval: evaluate })
+    worker.unref()
+    worker.on('error', (error) => { failure ??= error })
+    all.push(worker)
+    return worker
+  }
+
+  const dispatch = () => {
+    while (queue.length && (idle.length || all.length < threads)) {
+      const worker = idle.pop() ?? start()
+      const { task, resolve, reject } = queue.shift()!
+      const settle = (message: { result?: DecodeResult, error?: { message: string, exitCode: number } }) => {
+        worker.off('exit', onExit)
+        idle.push(worker)
+        if (message.error) reject(new CoderforgeError(message.error.message, message.error.exitCode))
+        else resolve(message.result!)
+        dispatch()
+      }
+      const onExit = () => {
+        worker.off('message', settle)
+        reject(failure ?? new CoderforgeError('a decoding thread stopped unexpectedly'))
+      }
+      worker.once('message', settle)
+      worker.once('exit', onExit)
+      worker.ref()
+      worker.postMessage(task, task.piece.spans.map((span) => span.bytes))
+    }
+    if (queue.length === 0) for (const worker of idle) worker.unref()
+  }
+
+  return {
+    size: threads,
+    run(task) {
+      return new Promise((resolve, reject) => {
+        queue.push({ task, resolve, reject })
+        dispatch()
+      })
+    },
+    async close() {
+      await Promise.all(all.map((worker) => worker.terminate()))
+    },
+  }
+}
+
+/** Answer decode tasks posted to `port` (the body of a decoding thread). */
+export function serveDecodeTasks(port: MessagePort): void {
+  port.on('message', (task: DecodeTask) => {
+    runDecodeTask(task).then(
+      (result) => port.postMessage({ result }, result.encoded ? [result.encoded.bytes.buffer as ArrayBuffer] : []),
+      (error: unknown) => port.postMessage({ error: {
+        message: error instanceof Error ? error.message : String(error),
+        exitCode: error instanceof CoderforgeError ? error.exitCode : 1,
+      } }),
+    )
+  })
+}
+
+/**
+ * The script a decoding thread runs: the bundled CLI (one CommonJS file) starts itself with
+ * {@link decodeWorkerData}; the sources and the tsc output start the module beside this one.
+ */
+function workerScript(): { file: string | URL, workerData?: unknown, evaluate?: boolean } {
+  if (typeof __filename === 'string' && __filename.endsWith('.cjs')) return { file: __filename, workerData: decodeWorkerData }
+  const extension = extname(fileURLToPath(import.meta.url))
+  const worker = new URL(`./decodeWorker${extension}`, import.meta.url).href
+  if (extension !== '.ts') return { file: new URL(worker) }
+  // the TypeScript sources (tests, tsx): Node 20 runs no --import loader for a thread's own entry, so register it first
+  return { file: `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(worker)}) })`, evaluate: true }
+}
