@@ -8,13 +8,13 @@
  *
  *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20] [--runs 3] [--files 4] [--ours="--part-size 4MB"] [--no-peers]
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ensureFixtures, readManifest, repoDir } from '../fixtures/index.js'
 import { startHub } from '../test/support/emulator/index.js'
-import { have, measure, report, root, type Measurement } from './support.js'
+import { aria2Args, have, measure, report, root, writeAria2List, type Measurement } from './support.js'
 
 const { values } = parseArgs({ allowNegative: true, options: {
   bandwidth: { type: 'string', default: '25000000' },
@@ -38,13 +38,8 @@ const hub = await startHub({ repos: [{ id: repo, dir: repoDir('realistic') }], b
 const work = await mkdtemp(join(tmpdir(), 'coderforge-bench-'))
 try {
   const urls = files.map((f) => `${hub.endpoint}/datasets/${repo}/resolve/main/${f.path}`)
-  const aria2Args = ['-x16', '-s16', '-j4', '-k1M', '--file-allocation=none', '--console-log-level=warn', '--summary-interval=0']
-  /** aria2c's input file: every URL with its output path, and its sha256 when aria2c should check it. */
-  const aria2List = async (verify: boolean) => {
-    const list = join(work, 'aria2.txt')
-    await writeFile(list, urls.map((url, i) => `${url}\n  out=${files[i]!.path}${verify ? `\n  checksum=sha-256=${files[i]!.sha256}` : ''}`).join('\n') + '\n')
-    return list
-  }
+  const aria2List = (verify: boolean) =>
+    writeAria2List(join(work, 'aria2.txt'), files.map((f, i) => ({ url: urls[i]!, out: f.path, sha256: verify ? f.sha256 : undefined })))
   const aria2 = (verify: boolean) => async (out: string) =>
     measure(`aria2c${verify ? ' --checksum' : ''}`, 'aria2c', [...aria2Args, '-d', out, '-i', await aria2List(verify)])
   // what hfd.sh runs end to end: list the repo through the API first, then hand aria2c the URLs

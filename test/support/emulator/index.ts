@@ -122,6 +122,8 @@ export interface HubEmulator {
   setConnectionLatency(ms: number): void
   /** Every signed link issued so far becomes expired. */
   expireLinks(): void
+  /** With `bodiesInMemory`: read every file now, so no contender of a bench pays the first read. */
+  preload(): Promise<void>
   commitOf(repoId: string, revision?: string): string
   advanceMain(repoId: string): string
   sha256Of(repoId: string, path: string): string
@@ -623,6 +625,12 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     setLatency: (value) => { latency = value },
     setConnectionLatency: (value) => { connectionLatency = value },
     expireLinks: () => { linkGeneration++ },
+    async preload() {
+      if (!options.bodiesInMemory) return
+      for (const repo of repos.values()) {
+        for (const file of repo.files) await (await fileBody(file)).close()
+      }
+    },
     commitOf: (id, revision = 'main') => commitFor(repoOrThrow(id), revision)!,
     advanceMain: (id) => addCommit(repoOrThrow(id)),
     sha256Of: (id, path) => repoOrThrow(id).files.find((f) => f.path === path)!.sha256,
