@@ -55,7 +55,7 @@ export async function measure(name: string, command: string, args: string[], opt
   })
   let stderr = ''
   let stdout = ''
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
   const code = await new Promise<number>((resolve) => child.on('close', (status) => resolve(status ?? 1)))
   const seconds = (performance.now() - started) / 1000
