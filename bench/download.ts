@@ -6,15 +6,17 @@
  * After a warm-up round, each contender runs `--runs` times, interleaved; the median time and the highest
  * peak RSS are reported.
  *
- *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20] [--runs 3] [--files 4] [--ours="--part-size 4MB"] [--no-peers]
+ * `--quick`: the tiny fixtures, one round, to show the bench works (its figures mean nothing).
+ *
+ *   npm run build && npx tsx bench/download.ts [--quick] [--bandwidth 25000000] [--latency 20] [--runs 3] [--files 4] [--ours="--part-size 4MB"] [--no-peers]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ensureFixtures, readManifest, repoDir } from '../fixtures/index.js'
+import { ensureFixtures, repoDir } from '../fixtures/index.js'
 import { startHub } from '../test/support/emulator/index.js'
-import { aria2Args, have, measure, report, root, writeAria2List, type Measurement } from './support.js'
+import { aria2Args, have, measure, repoId, report, root, writeAria2List, type Measurement } from './support.js'
 
 const { values } = parseArgs({ allowNegative: true, options: {
   bandwidth: { type: 'string', default: '25000000' },
@@ -25,16 +27,18 @@ const { values } = parseArgs({ allowNegative: true, options: {
   // extra coderforge flags, e.g. --ours="--part-size 4MB --concurrency 24"
   ours: { type: 'string', default: '' },
   peers: { type: 'boolean', default: true },
+  quick: { type: 'boolean', default: false },
 } })
-const repo = 'togethercomputer/CoderForge-Preview'
+const repo = repoId
+const profile = values.quick ? 'tiny' : 'realistic'
 
-await ensureFixtures('realistic')
-const files = readManifest('realistic').files
+if (values.quick) console.log('--quick: tiny fixtures, to show the bench works; its figures mean nothing')
+const files = (await ensureFixtures(profile)).files
   .filter((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')
   .sort((a, b) => a.shard - b.shard)
   .slice(0, Number(values.files))
 const totalBytes = files.reduce((sum, f) => sum + f.size, 0)
-const hub = await startHub({ repos: [{ id: repo, dir: repoDir('realistic') }], bandwidth: Number(values.bandwidth), latencyMs: Number(values.latency), bodiesInMemory: true })
+const hub = await startHub({ repos: [{ id: repo, dir: repoDir(profile) }], bandwidth: Number(values.bandwidth), latencyMs: Number(values.latency), bodiesInMemory: true })
 const work = await mkdtemp(join(tmpdir(), 'coderforge-bench-'))
 try {
   const urls = files.map((f) => `${hub.endpoint}/datasets/${repo}/resolve/main/${f.path}`)
@@ -54,7 +58,7 @@ try {
   ]
   if (values.peers && have('aria2c')) contenders.push(aria2(false), hfdStyle, aria2(true))
   else if (values.peers) console.log('aria2c not found: apt-get install aria2')
-  const runs = Number(values.runs)
+  const runs = values.quick ? 1 : Number(values.runs)
   const rounds: Measurement[][] = []
   // round 0 warms up (the emulator reads the files into memory, the page cache fills) and is not counted
   for (let run = 0; run <= runs; run++) {

@@ -109,14 +109,18 @@ export async function writeAria2List(path: string, entries: { url: string, out: 
   return path
 }
 
-/** The uncompressed bytes of the largest row group among Parquet files (from their footers). */
-export async function largestRowGroupBytes(files: string[]): Promise<number> {
+/** What the footers of Parquet files say: the largest row group's uncompressed bytes and the codecs used. */
+export async function footerSummary(files: string[]): Promise<{ largestRowGroupBytes: number, codecs: string }> {
   let largest = 0
+  const codecs = new Set<string>()
   for (const file of files) {
     const metadata = await parquetMetadataAsync(await asyncBufferFromFile(file))
-    for (const group of metadata.row_groups) largest = Math.max(largest, Number(group.total_byte_size))
+    for (const group of metadata.row_groups) {
+      largest = Math.max(largest, Number(group.total_byte_size))
+      for (const chunk of group.columns) codecs.add(chunk.meta_data!.codec)
+    }
   }
-  return largest
+  return { largestRowGroupBytes: largest, codecs: [...codecs].sort().join(' + ') }
 }
 
 /** The sha256 of a file. */
