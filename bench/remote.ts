@@ -68,9 +68,9 @@ async function remoteAgainstLocal(hub: HubEmulator, config: ConfigName, download
   const localOut = join(work.path, `local-${runs}.jsonl`)
   hub.clearLog()
   const remote = await ours(`remote filter --reward 1 (${label})`, ['filter', '--split', split, '--config', configFlag[config], '--reward', '1', '-o', remoteOut, '--quiet', ...extra], { env: env(hub) })
-  const fetched = hub.counters().cdn.bytesSent
+  const { cdn } = hub.counters()
   const local = await ours('local filter --reward 1', ['filter', downloaded.folder, '--reward', '1', '-o', localOut, '--quiet', ...extra])
-  timing(remote, `fetched ${mb(fetched)}`)
+  timing(remote, `fetched ${mb(cdn.bytesSent)} in ${cdn.requests} requests, ${cdn.peakConnections} connections at most`)
   timing(downloaded.result)
   timing(local)
   ratio('remote filter / (download + local filter)', remote.seconds, downloaded.result.seconds + local.seconds, { op: '<=', value: target })
