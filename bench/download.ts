@@ -6,15 +6,17 @@
  * After a warm-up round, each contender runs `--runs` times, interleaved; the median time and the highest
  * peak RSS are reported.
  *
- *   npm run build && npx tsx bench/download.ts [--bandwidth 25000000] [--latency 20] [--runs 3] [--files 4] [--ours="--part-size 4MB"] [--no-peers]
+ * `--quick`: the tiny fixtures, one round, to show the bench works (its figures mean nothing).
+ *
+ *   npm run build && npx tsx bench/download.ts [--quick] [--bandwidth 25000000] [--latency 20] [--runs 3] [--files 4] [--ours="--part-size 4MB"] [--no-peers]
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ensureFixtures, readManifest, repoDir } from '../fixtures/index.js'
+import { ensureFixtures, repoDir } from '../fixtures/index.js'
 import { startHub } from '../test/support/emulator/index.js'
-import { have, measure, report, root, type Measurement } from './support.js'
+import { aria2Args, have, measure, repoId, report, root, writeAria2List, type Measurement } from './support.js'
 
 const { values } = parseArgs({ allowNegative: true, options: {
   bandwidth: { type: 'string', default: '25000000' },
@@ -25,26 +27,23 @@ const { values } = parseArgs({ allowNegative: true, options: {
   // extra coderforge flags, e.g. --ours="--part-size 4MB --concurrency 24"
   ours: { type: 'string', default: '' },
   peers: { type: 'boolean', default: true },
+  quick: { type: 'boolean', default: false },
 } })
-const repo = 'togethercomputer/CoderForge-Preview'
+const repo = repoId
+const profile = values.quick ? 'tiny' : 'realistic'
 
-await ensureFixtures('realistic')
-const files = readManifest('realistic').files
+if (values.quick) console.log('--quick: tiny fixtures, to show the bench works; its figures mean nothing')
+const files = (await ensureFixtures(profile)).files
   .filter((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')
   .sort((a, b) => a.shard - b.shard)
   .slice(0, Number(values.files))
 const totalBytes = files.reduce((sum, f) => sum + f.size, 0)
-const hub = await startHub({ repos: [{ id: repo, dir: repoDir('realistic') }], bandwidth: Number(values.bandwidth), latencyMs: Number(values.latency), bodiesInMemory: true })
+const hub = await startHub({ repos: [{ id: repo, dir: repoDir(profile) }], bandwidth: Number(values.bandwidth), latencyMs: Number(values.latency), bodiesInMemory: true })
 const work = await mkdtemp(join(tmpdir(), 'coderforge-bench-'))
 try {
   const urls = files.map((f) => `${hub.endpoint}/datasets/${repo}/resolve/main/${f.path}`)
-  const aria2Args = ['-x16', '-s16', '-j4', '-k1M', '--file-allocation=none', '--console-log-level=warn', '--summary-interval=0']
-  /** aria2c's input file: every URL with its output path, and its sha256 when aria2c should check it. */
-  const aria2List = async (verify: boolean) => {
-    const list = join(work, 'aria2.txt')
-    await writeFile(list, urls.map((url, i) => `${url}\n  out=${files[i]!.path}${verify ? `\n  checksum=sha-256=${files[i]!.sha256}` : ''}`).join('\n') + '\n')
-    return list
-  }
+  const aria2List = (verify: boolean) =>
+    writeAria2List(join(work, 'aria2.txt'), files.map((f, i) => ({ url: urls[i]!, out: f.path, sha256: verify ? f.sha256 : undefined })))
   const aria2 = (verify: boolean) => async (out: string) =>
     measure(`aria2c${verify ? ' --checksum' : ''}`, 'aria2c', [...aria2Args, '-d', out, '-i', await aria2List(verify)])
   // what hfd.sh runs end to end: list the repo through the API first, then hand aria2c the URLs
@@ -59,7 +58,7 @@ try {
   ]
   if (values.peers && have('aria2c')) contenders.push(aria2(false), hfdStyle, aria2(true))
   else if (values.peers) console.log('aria2c not found: apt-get install aria2')
-  const runs = Number(values.runs)
+  const runs = values.quick ? 1 : Number(values.runs)
   const rounds: Measurement[][] = []
   // round 0 warms up (the emulator reads the files into memory, the page cache fills) and is not counted
   for (let run = 0; run <= runs; run++) {

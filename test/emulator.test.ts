@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
+import { Agent, get as httpGet } from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startHub, type HubEmulator } from './support/emulator/index.js'
@@ -123,6 +124,129 @@ describe('hub emulator', () => {
       assert.ok((await read('bytes=0-99999')).equals(content), 'the next one is not')
     } finally {
       await memoryHub.close()
+    }
+  })
+})
+
+describe('hub emulator: the network a bench needs', () => {
+  /** GET a range through `agent` (node:http, so connections are under the test's control); resolves to bytes received. */
+  const getRange = (agent: Agent, url: string, range: string) => new Promise<number>((resolve, reject) => {
+    httpGet(url, { agent, headers: { range } }, (res) => {
+      let received = 0
+      res.on('data', (chunk: Buffer) => { received += chunk.length })
+      res.on('end', () => resolve(received))
+      res.on('error', reject)
+    }).on('error', reject)
+  })
+
+  test('the bandwidth cap is per TCP connection: four connections move four times the bytes of one', async () => {
+    const url = await cdnUrl()
+    hub.clearLog()
+    hub.setBandwidth(200_000)
+    try {
+      const one = new Agent({ keepAlive: true, maxSockets: 1 })
+      let started = Date.now()
+      // two 50 kB requests on one connection: 100 kB at 200 kB/s
+      assert.deepEqual(await Promise.all([getRange(one, url, 'bytes=0-49999'), getRange(one, url, 'bytes=50000-99999')]), [50_000, 50_000])
+      const serial = Date.now() - started
+      one.destroy()
+      assert.ok(serial >= 480, `one connection is capped: ${serial} ms for 100 kB`)
+      assert.equal(hub.counters().cdn.connections, 1)
+
+      const four = new Agent({ keepAlive: true, maxSockets: 4 })
+      started = Date.now()
+      const sizes = await Promise.all([0, 1, 2, 3].map((i) => getRange(four, url, `bytes=${i * 12_500}-${i * 12_500 + 49_999}`)))
+      const parallel = Date.now() - started
+      four.destroy()
+      assert.deepEqual(sizes, [50_000, 50_000, 50_000, 50_000])
+      // 200 kB over four connections: 0.25 s if each has its own cap, 1 s if they shared one
+      assert.ok(parallel < 800, `four connections are capped separately: ${parallel} ms for 200 kB`)
+      const { cdn } = hub.counters()
+      assert.equal(cdn.connections, 5)
+      assert.equal(cdn.peakInFlight, 4)
+      assert.ok(cdn.peakConnections >= 4)
+    } finally {
+      hub.setBandwidth(undefined)
+    }
+  })
+
+  test('connection latency delays only the first response of each new connection', async () => {
+    const url = await cdnUrl()
+    hub.setConnectionLatency(300)
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    try {
+      const timed = async () => {
+        const started = Date.now()
+        await getRange(agent, url, 'bytes=0-9')
+        return Date.now() - started
+      }
+      const first = await timed()
+      const second = await timed()
+      assert.ok(first >= 295, `handshake on the first response: ${first} ms`)
+      assert.ok(second < first - 150, `none on the reused connection: ${second} ms`)
+    } finally {
+      hub.setConnectionLatency(0)
+      agent.destroy()
+    }
+  })
+
+  test('counters: requests and body bytes per origin match the log; clearLog resets them', async () => {
+    hub.clearLog()
+    const url = await cdnUrl()
+    const body = await (await fetch(url, { headers: { range: 'bytes=0-999' } })).arrayBuffer()
+    await (await fetch(`${hub.endpoint}/api/datasets/acme/x`)).arrayBuffer()
+    const counters = hub.counters()
+    assert.equal(body.byteLength, 1000)
+    assert.equal(counters.cdn.requests, 1)
+    assert.equal(counters.cdn.bytesSent, 1000)
+    assert.equal(counters.hub.requests, 2)
+    assert.equal(counters.hub.bytesSent, hub.requests.filter((r) => r.origin === 'hub').reduce((sum, r) => sum + r.bytesSent, 0))
+    assert.ok(counters.hub.bytesSent > 0)
+    hub.clearLog()
+    const cleared = hub.counters()
+    assert.deepEqual([cleared.hub.requests, cleared.hub.bytesSent, cleared.hub.connections, cleared.cdn.requests], [0, 0, 0, 0])
+  })
+
+  test('224 shards per split, as the real dataset: every listing page and /parquet give each shard with its size and sha256', async () => {
+    const many = await tempDir()
+    const expected = new Map<string, { size: number, sha256: string }>()
+    try {
+      for (const config of ['trajectories', 'trajectories-tokenized_qwencoder']) {
+        for (const split of ['SWE_Smith', 'R2E_Gym']) {
+          await mkdir(join(many.path, config), { recursive: true })
+          for (let shard = 0; shard < 224; shard++) {
+            const path = `${config}/${split}-${String(shard).padStart(5, '0')}-of-00224.parquet`
+            const bytes = randomBytes(200 + shard)
+            await writeFile(join(many.path, path), bytes)
+            expected.set(path, { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') })
+          }
+        }
+      }
+      const manyHub = await startHub({ repos: [{ id: 'acme/many', dir: many.path }], pageSize: 100 })
+      try {
+        const listed = new Map<string, { size: number, sha256: string }>()
+        let url: string | undefined = `${manyHub.endpoint}/api/datasets/acme/many/tree/main?recursive=true`
+        let pages = 0
+        while (url) {
+          const res: Response = await fetch(url)
+          for (const entry of await res.json() as { type: string, path: string, size: number, lfs?: { oid: string } }[]) {
+            if (entry.type === 'file') listed.set(entry.path, { size: entry.size, sha256: entry.lfs!.oid })
+          }
+          pages++
+          url = /<([^>]+)>; rel="next"/.exec(res.headers.get('link') ?? '')?.[1]
+        }
+        assert.equal(pages, 9, '896 files and 2 folders in pages of 100')
+        assert.deepEqual(new Map([...listed].sort()), new Map([...expected].sort()))
+        const urls = await (await fetch(`${manyHub.endpoint}/api/datasets/acme/many/parquet/trajectories/SWE_Smith`)).json() as string[]
+        assert.deepEqual(urls, Array.from({ length: 224 }, (_, i) => `${manyHub.endpoint}/api/datasets/acme/many/parquet/trajectories/SWE_Smith/${i}.parquet`))
+        const last = 'trajectories/SWE_Smith-00223-of-00224.parquet'
+        const served = Buffer.from(await (await fetch(`${manyHub.endpoint}/datasets/acme/many/resolve/main/${last}`)).arrayBuffer())
+        assert.equal(createHash('sha256').update(served).digest('hex'), expected.get(last)!.sha256)
+      } finally {
+        await manyHub.close()
+      }
+    } finally {
+      await many.cleanup()
     }
   })
 })

@@ -281,6 +281,39 @@ describe('generator', () => {
     assert.ok(other.every(([, sha], i) => sha !== first[i]![1]))
   })
 
+  test('the datasets 5.x layout of realistic-tokenized, scaled down: list leaves UNCOMPRESSED, row groups by bytes per config, page index, zstd twin', async () => {
+    const base = profiles['realistic-tokenized']!
+    const rowGroupBytes = 300_000
+    const layout = (codec: 'SNAPPY' | 'ZSTD') => ({ ...base.layouts![codec === 'ZSTD' ? 'R2E_Gym' : 'SWE_Smith']!, rowGroupBytes, pageSize: 64 * 1024 })
+    const profile: Profile = {
+      ...base, name: 'scaled', tasks: { SWE_Rebench: 1, SWE_Smith: 6, R2E_Gym: 2 }, messageBytes: [20_000, 60_000],
+      layouts: { SWE_Smith: layout('SNAPPY'), R2E_Gym: layout('ZSTD') },
+    }
+    const out = await tempOut()
+    const generated = await generateDataset({ outDir: out, profile })
+    assert.deepEqual([...new Set(generated.files.map((file) => file.split))], ['SWE_Smith', 'R2E_Gym'], 'only the profile\'s splits')
+    for (const file of generated.files) {
+      const path = sqlString(join(out, 'repo', file.path))
+      const metadata = await parquetMetadataAsync(await fileBuffer(join(out, 'repo', file.path)))
+      assert.equal(metadata.row_groups.length, file.rowGroups)
+      for (const chunk of metadata.row_groups.flatMap((group) => group.columns)) {
+        const column = chunk.meta_data!.path_in_schema.join('.')
+        assert.equal(chunk.meta_data!.codec, column.endsWith('.list.element') && file.codec === 'SNAPPY' ? 'UNCOMPRESSED' : file.codec, `${file.path} ${column}`)
+        // hyparquet-writer indexes chunks of more than one page: the large ones
+        const large = column === 'messages' || column === 'chat_template_applied' || column.endsWith('.list.element')
+        if (large) assert.notEqual(chunk.offset_index_offset, undefined, `${file.path} ${column} has an offset index`)
+        if (column.endsWith('.list.element')) assert.notEqual(chunk.column_index_offset, undefined, `${file.path} ${column} has a column index`)
+      }
+      // every row group but the last holds at least the threshold (of Arrow bytes; Parquet's uncompressed size is close)
+      for (const group of metadata.row_groups.slice(0, -1)) assert.ok(Number(group.total_byte_size) >= rowGroupBytes * 0.8, `${file.path}: a row group of ${group.total_byte_size} B`)
+      if (file.config === configs.tokenized && file.split === 'SWE_Smith') assert.ok(file.rowGroups >= 2, `${file.path}: ${file.rowGroups} row groups`)
+      const kv = await duck(`SELECT decode(key) AS key FROM parquet_kv_metadata(${path})`)
+      assert.ok(kv.some((entry) => entry.key === 'content_defined_chunking'), file.path)
+      const [rows] = await duck(`SELECT count(*) AS n FROM read_parquet(${path})`)
+      assert.equal(Number(rows!.n), file.rows)
+    }
+  })
+
   test('the CLI skips generation when the manifest is up to date, and --force regenerates', async () => {
     const out = await tempOut()
     const cli = fileURLToPath(new URL('../fixtures/cli.ts', import.meta.url))

@@ -20,10 +20,18 @@ export interface HubOptions {
   pageSize?: number
   /** Signed CDN link lifetime in seconds (default 3600). */
   linkTtlSeconds?: number
-  /** Per-connection byte/s cap on CDN bodies. */
+  /**
+   * Byte/s cap on file bodies, per TCP connection: each connection has its own clock, shared by the
+   * requests it carries one after another, so N connections get N times the rate (as from a CDN edge).
+   */
   bandwidth?: number
-  /** Added before every response's headers. */
+  /** Added before every response's headers (one round trip). */
   latencyMs?: number
+  /**
+   * Added once more before the first response on each new connection: what a real connection's TCP
+   * and TLS handshakes cost (about two round trips over HTTPS). Default 0.
+   */
+  connectionLatencyMs?: number
   /**
    * Keep each file's bytes in memory after its first read and send them without copying. For
    * benchmarks on one machine: a real CDN costs the client's machine no CPU, and neither should this.
@@ -84,18 +92,38 @@ export type FaultSpec = {
   | { kind: 'gzip' }
 )
 
+/** What one origin has served since the start or the last {@link HubEmulator.clearLog}. */
+export interface OriginCounters {
+  requests: number
+  /** Body bytes sent (headers not counted). */
+  bytesSent: number
+  /** TCP connections accepted. */
+  connections: number
+  /** Most connections open at once. */
+  peakConnections: number
+  /** Most responses in progress at once (requests whose response has not ended). */
+  peakInFlight: number
+}
+
 /** A running emulator. */
 export interface HubEmulator {
   endpoint: string
   cdnOrigin: string
   requests: RequestRecord[]
+  /** Requests, bytes and connections per origin, for benches and tests. */
+  counters(): Record<RequestRecord['origin'], OriginCounters>
+  /** Empty the request log and reset the counters. */
   clearLog(): void
   fault(spec: FaultSpec): void
   clearFaults(): void
+  /** Per-connection cap from now on (undefined: none). */
   setBandwidth(bytesPerSecond: number | undefined): void
   setLatency(ms: number): void
+  setConnectionLatency(ms: number): void
   /** Every signed link issued so far becomes expired. */
   expireLinks(): void
+  /** With `bodiesInMemory`: read every file now, so no contender of a bench pays the first read. */
+  preload(): Promise<void>
   commitOf(repoId: string, revision?: string): string
   advanceMain(repoId: string): string
   sha256Of(repoId: string, path: string): string
@@ -126,6 +154,12 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
   const linkTtl = options.linkTtlSeconds ?? 3600
   let bandwidth = options.bandwidth
   let latency = options.latencyMs ?? 0
+  let connectionLatency = options.connectionLatencyMs ?? 0
+  // per connection: when the bytes sent on it so far are due at the capped rate
+  const connectionClocks = new WeakMap<Socket, number>()
+  // connections that have had their first response delayed by the handshake latency
+  const greeted = new WeakSet<Socket>()
+  const traffic = { hub: originTraffic(), cdn: originTraffic() }
   const bodies = new Map<string, Buffer>()
   // links carry the generation they were issued in; expireLinks() starts a new one
   let linkGeneration = 0
@@ -159,7 +193,20 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
       get bytesSent() { return counter.bytes },
     }
     requests.push(entry)
+    const own = traffic[origin]
+    own.peakInFlight = Math.max(own.peakInFlight, ++own.inFlight)
+    res.once('close', () => { own.inFlight-- })
     return counter
+  }
+
+  /** One round trip before the headers, and the handshakes' on a connection's first response. */
+  async function delay(req: IncomingMessage): Promise<void> {
+    let ms = latency
+    if (!greeted.has(req.socket)) {
+      greeted.add(req.socket)
+      ms += connectionLatency
+    }
+    if (ms) await sleep(ms)
   }
 
   // ---------------------------------------------------------------- Hub origin
@@ -179,7 +226,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     const rest = resolveMatch?.[2] ?? apiMatch?.[3] ?? ''
     const file = resolveMatch ? splitRevision(rest).path : undefined
     const counter = record('hub', req, res, file && decodeURIComponent(file))
-    if (latency) await sleep(latency)
+    await delay(req)
     const fault = takeFault(target, url.pathname, file && decodeURIComponent(file), req.headers.range)
     if (fault && applyStatusFault(fault, res)) return
     const cacheMatch = /^\/api\/resolve-cache\/datasets\/([^/]+\/[^/]+)\/([0-9a-f]{40})\/(.+)$/.exec(url.pathname)
@@ -371,7 +418,7 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     const match = /^\/repos\/[0-9a-f]{2}\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(url.pathname)
     const file = match ? findBlob(match[1]!) : undefined
     const counter = record('cdn', req, res, file?.path)
-    if (latency) await sleep(latency)
+    await delay(req)
     const fault = takeFault('cdn', url.pathname, file?.path, req.headers.range)
     if (fault?.kind === 'reset') return void req.socket.destroy()
     if (fault && applyStatusFault(fault, res)) return
@@ -442,7 +489,9 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     const body = await fileBody(file)
     try {
       const rate = fault?.kind === 'trickle' ? fault.bytesPerSecond : bandwidth
-      const began = Date.now()
+      const socket = req.socket
+      // an idle connection earns no credit: its clock starts again from now
+      let clock = Math.max(connectionClocks.get(socket) ?? 0, Date.now())
       let sent = 0
       let stalled = false
       let corrupted = false
@@ -451,6 +500,13 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
         let length = Math.min(chunkSize, end - position + 1)
         if (rate) length = Math.min(length, Math.max(1024, Math.floor(rate / 20)))
         if ((fault?.kind === 'drop' || fault?.kind === 'stall') && sent < fault.afterBytes) length = Math.min(length, fault.afterBytes - sent)
+        if (rate) {
+          // wait first, so the last byte arrives when the rate says, not one chunk early
+          clock += (length / rate) * 1000
+          connectionClocks.set(socket, clock)
+          if (clock > Date.now()) await sleep(clock - Date.now())
+          if (res.destroyed || socket.destroyed) return
+        }
         let buffer = await body.read(position, length)
         if (fault?.kind === 'corrupt' && !corrupted) {
           buffer = Buffer.from(buffer)
@@ -469,10 +525,6 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
         if (fault?.kind === 'stall' && sent >= fault.afterBytes && !stalled) {
           stalled = true
           await sleep(fault.ms)
-        }
-        if (rate) {
-          const due = began + (sent / rate) * 1000
-          if (due > Date.now()) await sleep(due - Date.now())
         }
       }
       res.end()
@@ -526,11 +578,26 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
   const host = options.host ?? '127.0.0.1'
   const endpoint = `http://${host}:${hubPort}`
   const cdnOrigin = `http://${host}:${cdnPort}`
-  for (const server of [hub, cdn]) {
-    server.on('connection', (socket) => {
+  for (const [name, server] of [['hub', hub], ['cdn', cdn]] as const) {
+    server.on('connection', (socket: Socket) => {
+      const own = traffic[name]
+      own.connections++
+      own.peakConnections = Math.max(own.peakConnections, ++own.openConnections)
       sockets.add(socket)
-      socket.on('close', () => sockets.delete(socket))
+      socket.on('close', () => {
+        own.openConnections--
+        sockets.delete(socket)
+      })
     })
+  }
+
+  function counters(): Record<RequestRecord['origin'], OriginCounters> {
+    const of = (name: RequestRecord['origin']): OriginCounters => {
+      const served = requests.filter((r) => r.origin === name)
+      const { connections, peakConnections, peakInFlight } = traffic[name]
+      return { requests: served.length, bytesSent: served.reduce((sum, r) => sum + r.bytesSent, 0), connections, peakConnections, peakInFlight }
+    }
+    return { hub: of('hub'), cdn: of('cdn') }
   }
 
   const repoOrThrow = (id: string) => {
@@ -543,12 +610,27 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
     endpoint,
     cdnOrigin,
     requests,
-    clearLog: () => { requests.length = 0 },
+    counters,
+    clearLog: () => {
+      requests.length = 0
+      for (const own of Object.values(traffic)) {
+        own.connections = 0
+        own.peakConnections = own.openConnections
+        own.peakInFlight = own.inFlight
+      }
+    },
     fault: (spec) => { faults.push({ spec, seen: 0, remaining: spec.times ?? 1 }) },
     clearFaults: () => { faults = [] },
     setBandwidth: (value) => { bandwidth = value },
     setLatency: (value) => { latency = value },
+    setConnectionLatency: (value) => { connectionLatency = value },
     expireLinks: () => { linkGeneration++ },
+    async preload() {
+      if (!options.bodiesInMemory) return
+      for (const repo of repos.values()) {
+        for (const file of repo.files) await (await fileBody(file)).close()
+      }
+    },
     commitOf: (id, revision = 'main') => commitFor(repoOrThrow(id), revision)!,
     advanceMain: (id) => addCommit(repoOrThrow(id)),
     sha256Of: (id, path) => repoOrThrow(id).files.find((f) => f.path === path)!.sha256,
@@ -557,6 +639,11 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
       await Promise.all([hub, cdn].map((server) => new Promise((resolve) => server.close(resolve))))
     },
   }
+}
+
+/** Live connection and response counts of one origin. */
+function originTraffic() {
+  return { connections: 0, openConnections: 0, peakConnections: 0, inFlight: 0, peakInFlight: 0 }
 }
 
 function sendJson(res: ServerResponse, value: unknown, counter: { bytes: number }): void {
