@@ -3,19 +3,8 @@ import type { Writable } from 'node:stream'
 import { CoderforgeError, ExitCode, InterruptedError } from './errors.js'
 import { createOutput, type Output } from './ui/output.js'
 import { commands } from './commands/index.js'
+import type { CommandContext } from './context.js'
 import { VERSION } from './version.js'
-
-/** What every subcommand receives besides its own options. */
-export interface CommandContext {
-  env: NodeJS.ProcessEnv
-  /** Aborted on Ctrl-C / SIGTERM. */
-  signal: AbortSignal
-  /** Build the Output for this invocation once the global flags are known. */
-  output(flags: { json?: boolean, quiet?: boolean }): Output
-}
-
-/** A subcommand: builds its commander definition bound to the context. */
-export type CommandFactory = (ctx: CommandContext) => Command
 
 /** Options for {@link main}, so tests can run the CLI in-process. */
 export interface MainOptions {

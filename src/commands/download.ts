@@ -1,7 +1,7 @@
 import { Command } from 'commander'
 import { stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import type { CommandContext } from '../cli.js'
+import type { CommandContext } from '../context.js'
 import { InterruptedError, UsageError } from '../errors.js'
 import { downloadPlan, planDownload, type DownloadPlan } from '../hub/download.js'
 import { duplicateSplit } from '../hub/layout.js'

@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { resolve } from 'node:path'
-import type { CommandContext } from '../cli.js'
+import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { exportShards, parseWorker, workerShare } from '../export.js'
 import { formatOf } from '../sinks/output.js'

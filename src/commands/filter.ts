@@ -1,5 +1,5 @@
 import { Command } from 'commander'
-import type { CommandContext } from '../cli.js'
+import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { selectRows } from '../query/select.js'
 import { formatOf, openSink } from '../sinks/output.js'

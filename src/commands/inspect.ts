@@ -1,5 +1,5 @@
 import { Command } from 'commander'
-import type { CommandContext } from '../cli.js'
+import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { describeFile, summarizeFiles, type FileDescription } from '../parquet/describe.js'
 import { findRow } from '../parquet/lookup.js'

@@ -1,5 +1,5 @@
 import { Command } from 'commander'
-import type { CommandContext } from '../cli.js'
+import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { resolveSources, type SourceRef } from '../sources.js'
 import { computeStats, type ShardStats } from '../stats/compute.js'
