@@ -50,15 +50,16 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
 }
 
 function buildProgram(ctx: CommandContext, options: MainOptions): Command {
+  const streams = {
+    writeOut: (text: string) => { (options.stdout ?? process.stdout).write(text) },
+    writeErr: (text: string) => { (options.stderr ?? process.stderr).write(text) },
+  }
   const program = new Command('coderforge')
     .description('Download, inspect, filter, summarise and export the CoderForge-Preview trajectories (Hugging Face Hub).')
     .version(VERSION, '-V, --version')
     .showSuggestionAfterError()
     .exitOverride()
-    .configureOutput({
-      writeOut: (text) => { (options.stdout ?? process.stdout).write(text) },
-      writeErr: (text) => { (options.stderr ?? process.stderr).write(text) },
-    })
+    .configureOutput(streams)
     .addHelpText('after', `
 Environment:
   HF_ENDPOINT     Hub or mirror to use (default https://huggingface.co), e.g. https://hf-mirror.com
@@ -70,7 +71,8 @@ Environment:
 
 Run 'coderforge <command> --help' for a command's options and examples.`)
   for (const factory of commands) {
-    const command = factory(ctx).exitOverride()
+    // addCommand does not pass settings down: each subcommand writes its errors and help where the program does
+    const command = factory(ctx).exitOverride().configureOutput(streams).showSuggestionAfterError()
     program.addCommand(command)
   }
   return program

@@ -2,14 +2,14 @@ import { Command } from 'commander'
 import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { selectRows } from '../query/select.js'
-import { formatOf, openSink } from '../sinks/output.js'
+import { openSink } from '../sinks/output.js'
 import { closeSources, openSources, resolveSources } from '../sources.js'
 import { formatBytes, formatCount, formatDuration } from '../ui/format.js'
 import { note, printJson } from '../ui/output.js'
 import { countProgress } from '../ui/progress.js'
 import { columnNames } from '../parquet/rows.js'
 import {
-  addHubOptions, addOutputOptions, addRowOptions, addSelectionOptions, openHub, rowSelectionFrom, selectionFrom,
+  addHubOptions, addOutputOptions, addRowOptions, addSelectionOptions, openHub, outputFormatFrom, rowSelectionFrom, selectionFrom,
   type HubFlags, type OutputFlags, type RowFlags, type SelectionFlags,
 } from './options.js'
 
@@ -46,7 +46,7 @@ order, then row order. The file appears under its name only when complete.`)
   return command.action(async (files: string[], flags: FilterFlags) => {
     const out = ctx.output(flags)
     if (files.length === 0 && flags.split.length === 0) throw new UsageError('nothing to filter: give --split NAME or files')
-    const format = formatOf(flags.output, flags.format)
+    const format = outputFormatFrom(flags.output, flags)
     const selection = rowSelectionFrom(flags)
     const hub = openHub(ctx, flags, out)
     const started = Date.now()

@@ -1,4 +1,4 @@
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { describeFile, summarizeFiles, type FileDescription } from '../parquet/describe.js'
@@ -8,6 +8,7 @@ import { closeSources, openSources, resolveSources, type OpenedSource, type Sour
 import { formatBytes, formatCount, table } from '../ui/format.js'
 import { note, printJson, type Output } from '../ui/output.js'
 import { renderTrajectory } from '../ui/trajectory.js'
+import { parseCount, splitList } from '../values.js'
 import {
   addHubOptions, addOutputOptions, addSelectionOptions, openHub, positiveInteger, selectionFrom,
   type HubFlags, type OutputFlags, type SelectionFlags,
@@ -15,7 +16,7 @@ import {
 
 interface InspectFlags extends HubFlags, SelectionFlags, OutputFlags {
   rows?: string
-  offset: string
+  offset?: string
   id?: string
   full?: boolean
   columns?: string
@@ -29,8 +30,8 @@ export function inspectCommand(ctx: CommandContext): Command {
   addSelectionOptions(command)
   command
     .option('-n, --rows <n>', 'show N trajectories')
-    .option('--offset <k>', 'skip the first K rows of the selection (with --rows)', '0')
-    .option('--id <trajectory_id>', 'show one trajectory; row-group statistics decide which shard to read')
+    .option('--offset <k>', 'skip the first K rows of the selection (with --rows)')
+    .addOption(new Option('--id <trajectory_id>', 'show one trajectory; row-group statistics decide which shard to read').conflicts(['rows', 'offset']))
     .option('--full', 'show whole tool outputs instead of a few lines')
     .option('--columns <a,b>', 'only these columns (with --rows / --id)')
   addHubOptions(command)
@@ -53,9 +54,9 @@ Examples:
       if (set.sources.length === 0) throw new UsageError('the selection holds no shards (check --shards / --include)')
       const opened = openSources(set.sources)
       try {
-        const columns = flags.columns?.split(',').map((name) => name.trim()).filter(Boolean)
+        const columns = flags.columns === undefined ? undefined : splitList(flags.columns)
         if (flags.id !== undefined) await showById(out, set, opened, flags.id, columns, flags.full)
-        else if (flags.rows !== undefined) await showRows(out, opened, positiveInteger(flags.rows, '--rows'), nonNegative(flags.offset), columns, flags.full)
+        else if (flags.rows !== undefined) await showRows(out, opened, positiveInteger(flags.rows, '--rows'), parseCount(flags.offset ?? '0', '--offset'), columns, flags.full)
         else await showFiles(out, set, opened)
       } finally {
         await closeSources(opened)
@@ -165,10 +166,4 @@ function printRow(out: Output, row: Record<string, unknown>, full?: boolean): vo
   out.stdout.write(`${c.bold(String(row.trajectory_id))}  reward ${String(row.reward)}, ${formatCount(ids?.length ?? 0)} tokens, ${formatCount(trained)} trained (labels != -100)\n`)
   const text = String(row.chat_template_applied ?? '')
   out.stdout.write((full ? text : text.slice(0, 2000) + (text.length > 2000 ? c.dim(`\n… ${formatCount(text.length - 2000)} more characters (--full)`) : '')) + '\n\n')
-}
-
-function nonNegative(value: string): number {
-  const number = Number(value)
-  if (!Number.isInteger(number) || number < 0) throw new UsageError(`--offset must be a whole number, got '${value}'`)
-  return number
 }

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { repoDir } from '../fixtures/index.js'
+import { ExitCode } from '../src/errors.js'
+import { useFixtureHub } from './support/fixtureHub.js'
+import { runCli } from './support/cli.js'
+
+const fixture = useFixtureHub()
+const shard = join(repoDir('tiny'), 'trajectories', 'SWE_Smith-00000-of-00003.parquet')
+const out = (name: string) => join(fixture.home, name)
+
+/** A usage error: exit 2 and exactly one line on stderr, matching every pattern. */
+async function assertUsageError(args: string[], ...patterns: RegExp[]): Promise<void> {
+  const result = await runCli(args, fixture.env)
+  const label = args.join(' ')
+  assert.equal(result.code, ExitCode.usage, `${label}: exit ${result.code}, stderr ${result.stderr}`)
+  assert.match(result.stderr, /^error: [^\n]+\n$/, `${label}: one line, got ${JSON.stringify(result.stderr)}`)
+  for (const pattern of patterns) assert.match(result.stderr, pattern, label)
+  assert.equal(result.stdout, '', `${label}: nothing on stdout`)
+}
+
+describe('malformed option values are usage errors naming the option, the value and what is accepted', () => {
+  test('sizes, counts, numbers and ranges are parsed strictly', async () => {
+    await assertUsageError(['download', '--split', 'SWE_Smith', '--part-size', '8XB'], /--part-size '8XB'/, /8MB/)
+    await assertUsageError(['download', '--split', 'SWE_Smith', '--part-size', '1kB'], /--part-size '1kB'/, /at least 64KiB/)
+    await assertUsageError(['filter', shard, '--run', '3-1', '-o', out('x.jsonl')], /--run '3-1'/, /ends before it starts/)
+    await assertUsageError(['filter', shard, '--run', '1,x', '-o', out('x.jsonl')], /--run '1,x'/, /1,3-4/)
+    await assertUsageError(['filter', shard, '--limit', '1.5'], /--limit '1.5'/, /whole number/)
+    await assertUsageError(['filter', shard, '--limit', '1e3'], /--limit '1e3'/)
+    await assertUsageError(['filter', shard, '--sample', '3', '--seed', 'x'], /--seed 'x'/)
+    await assertUsageError(['filter', shard, '--min-turns', '-1'], /--min-turns '-1'/)
+    await assertUsageError(['filter', shard, '--concurrency', '0'], /--concurrency '0'/, /at least 1/)
+    await assertUsageError(['filter', shard, '--retries', 'many'], /--retries 'many'/)
+    await assertUsageError(['filter', shard, '--timeout', '10s'], /--timeout '10s'/, /greater than 0/)
+    await assertUsageError(['inspect', shard, '--rows', '2', '--offset', '-3'], /--offset '-3'/)
+    await assertUsageError(['export', shard, '--out', out('e'), '--max-bytes-per-file', '1XB'], /--max-bytes-per-file '1XB'/)
+    await assertUsageError(['export', shard, '--out', out('e'), '--max-rows-per-file', '0'], /--max-rows-per-file '0'/)
+    await assertUsageError(['filter', '--split', 'SWE_Smith', '--shards', '5-2'], /--shards '5-2'/)
+  })
+
+  test('unknown choices list what is accepted', async () => {
+    await assertUsageError(['filter', shard, '--format', 'csv', '-o', out('x.csv')], /--format 'csv'/, /jsonl or parquet/)
+    await assertUsageError(['export', shard, '--out', out('e'), '--to', 'llama'], /--to 'llama'/, /openai or sharegpt/)
+    await assertUsageError(['filter', shard, '-o', out('x.csv')], /x\.csv/, /\.jsonl, \.jsonl\.gz or \.parquet/, /--format/)
+  })
+
+  test('an output whose extension contradicts --format is refused', async () => {
+    await assertUsageError(['filter', shard, '--format', 'parquet', '-o', out('x.jsonl')], /--format parquet/, /x\.jsonl/)
+    await assertUsageError(['filter', shard, '--format', 'jsonl', '-o', out('x.parquet')], /--format jsonl/, /x\.parquet/)
+    await assertUsageError(['filter', shard, '--parse-json', '-o', out('x.parquet')], /--parse-json/, /JSONL/)
+  })
+
+  test('conflicting options are refused, naming both', async () => {
+    await assertUsageError(['stats', shard, '--markdown', '--json'], /--markdown/, /--json/)
+    await assertUsageError(['export', shard, '--out', out('e'), '--to', 'openai', '--format', 'parquet'], /--to/, /--format/)
+    await assertUsageError(['export', shard, '--out', out('e'), '--to', 'openai', '--parse-json'], /--to/, /--parse-json/)
+    await assertUsageError(['export', shard, '--out', out('e'), '--to', 'openai', '--columns', 'messages'], /--to/, /--columns/)
+    await assertUsageError(['filter', shard, '--sample', '2', '--limit', '1'], /--sample/, /--limit/)
+    await assertUsageError(['inspect', shard, '--id', 'x', '--rows', '1'], /--id/, /--rows/)
+  })
+
+  test('--shards naming shards that do not exist says which, and how many there are', async () => {
+    await assertUsageError(['filter', '--split', 'SWE_Smith', '--shards', '1,7', '-o', out('x.jsonl')], /--shards '1,7'/, /7/, /3 shards \(0-2\)/)
+    await assertUsageError(['inspect', '--split', 'R2E_Gym', '--shards', '3-'], /--shards '3-'/, /R2E_Gym has 3 shards/)
+    const inRange = await runCli(['inspect', '--split', 'SWE_Smith', '--shards', '1-', '--json'], fixture.env)
+    assert.equal(inRange.code, 0, inRange.stderr)
+    assert.equal((JSON.parse(inRange.stdout) as { files: unknown[] }).files.length, 2)
+  })
+
+  test('an unknown option is named, with the closest one suggested, and exits 2', async () => {
+    const result = await runCli(['filter', shard, '--limt', '3'], fixture.env)
+    assert.equal(result.code, ExitCode.usage)
+    assert.match(result.stderr, /unknown option '--limt'/)
+    assert.match(result.stderr, /Did you mean --limit\?/)
+  })
+})
+
+describe('repeatable options take one value per occurrence, never the files after them', () => {
+  test('filter --uses-tool NAME FILE filters FILE', async () => {
+    const before = await runCli(['filter', '--uses-tool', 'think', shard, '-o', out('after.jsonl')], fixture.env)
+    assert.equal(before.code, 0, before.stderr)
+    const reference = await runCli(['filter', shard, '--uses-tool', 'think', '-o', out('reference.jsonl')], fixture.env)
+    assert.equal(reference.code, 0, reference.stderr)
+    const rows = await readFile(out('after.jsonl'), 'utf8')
+    assert.ok(rows.length > 0, 'think is used somewhere in the shard')
+    assert.equal(rows, await readFile(out('reference.jsonl'), 'utf8'))
+  })
+
+  test('repeated and comma-separated values add up', async () => {
+    const repeated = await runCli(['filter', '--uses-tool', 'think', '--uses-tool', 'finish', shard, '-o', '-'], fixture.env)
+    const listed = await runCli(['filter', shard, '--uses-tool', 'think,finish', '-o', '-'], fixture.env)
+    assert.equal(repeated.code, 0, repeated.stderr)
+    assert.equal(repeated.stdout, listed.stdout)
+    const splits = await runCli(['stats', '--split', 'SWE_Smith', '--split', 'R2E_Gym', '--json'], fixture.env)
+    assert.equal(splits.code, 0, splits.stderr)
+    assert.deepEqual(Object.keys((JSON.parse(splits.stdout) as { splits: object }).splits), ['SWE_Smith', 'R2E_Gym'])
+  })
+
+  test('--split and --include before a file leave the file a file', async () => {
+    await assertUsageError(['stats', '--split', 'SWE_Smith', shard], /either files or --split/)
+    await assertUsageError(['inspect', '--split', 'SWE_Smith', shard], /either files or --split/)
+    await assertUsageError(['export', '--split', 'SWE_Smith', shard, '--out', out('e')], /either files or --split/)
+    const included = await runCli(['inspect', '--include', '*SWE_Smith*', shard, '--json'], fixture.env)
+    assert.equal(included.code, 0, included.stderr)
+    assert.equal((JSON.parse(included.stdout) as { files: unknown[] }).files.length, 1)
+  })
+})
