@@ -104,7 +104,11 @@ async function showFiles(out: Output, set: SourceSet, opened: Promise<OpenedSour
     const { chunks, offset_index: offsets, column_index: columnIndexes } = file.page_index
     write(`${c.bold('page index')}  offset index on ${offsets} of ${chunks} column chunks, column index on ${columnIndexes}`)
     if (file.features) write(`${c.bold('features')}    ${Object.entries(file.features).map(([name, type]) => `${name}: ${type}`).join(', ')}`)
-    for (const [key, value] of Object.entries(file.key_value_metadata)) write(`${c.bold('metadata')}    ${key} = ${value}`)
+    for (const [key, value] of Object.entries(file.key_value_metadata)) {
+      if (key === 'huggingface' && file.features) continue // shown as features
+      const text = typeof value === 'string' ? value : JSON.stringify(value)
+      write(`${c.bold('metadata')}    ${key} = ${text.length > 120 ? `${text.slice(0, 117)}…` : text}`)
+    }
   } else {
     write(table([
       ['file', 'rows', 'row groups', 'size', 'uncompressed', 'codec'],

@@ -43,7 +43,10 @@ const textEncoder = new TextEncoder()
 export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSink> {
   const file: AtomicFile | undefined = options.path === '-' ? undefined : await openAtomicFile(options.path)
   const gzip = file && options.path.endsWith('.gz') ? createGzip({ level: 6 }) : undefined
-  if (gzip && file) gzip.pipe(file.stream, { end: false })
+  if (gzip && file) {
+    gzip.pipe(file.stream, { end: false })
+    file.stream.once('error', (error) => gzip.destroy(error))
+  }
   const target: Writable = gzip ?? file?.stream ?? options.stdout ?? process.stdout
   const prefixes = options.columns.map((name, i) => textEncoder.encode(`${i === 0 ? '{' : ','}${JSON.stringify(name)}:`))
   const nested = options.columns.map((name) => options.nestedJson?.includes(name) ?? false)
@@ -112,6 +115,7 @@ function writeCell(out: ByteBuffer, value: unknown, nestedJson: boolean): void {
 }
 
 function waitForDrain(stream: Writable): Promise<void> {
+  if (stream.errored) return Promise.reject(stream.errored)
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => { stream.off('drain', onDrain); reject(error) }
     const onDrain = () => { stream.off('error', onError); resolve() }
