@@ -61,6 +61,17 @@ describe('malformed option values are usage errors naming the option, the value 
     await assertUsageError(['inspect', shard, '--id', 'x', '--rows', '1'], /--id/, /--rows/)
   })
 
+  test('options that only mean something with another are refused alone; empty values are refused', async () => {
+    await assertUsageError(['inspect', shard, '--offset', '5'], /--offset/, /--rows/)
+    await assertUsageError(['inspect', shard, '--full'], /--full/, /--rows N or --id ID/)
+    await assertUsageError(['inspect', shard, '--columns', 'reward'], /--columns/, /--rows N or --id ID/)
+    await assertUsageError(['filter', shard, '--seed', '3'], /--seed/, /--sample/)
+    await assertUsageError(['filter', shard, '--id', ''], /--id ''/)
+    await assertUsageError(['filter', shard, '--image', ' '], /--image ' '/)
+    await assertUsageError(['filter', shard, '--where', ''], /--where ''/)
+    await assertUsageError(['inspect', shard, '--rows', '1', '--columns', 'foo'], /no column 'foo'/, /reward/)
+  })
+
   test('--shards naming shards that do not exist says which, and how many there are', async () => {
     await assertUsageError(['filter', '--split', 'SWE_Smith', '--shards', '1,7', '-o', out('x.jsonl')], /--shards '1,7'/, /7/, /3 shards \(0-2\)/)
     await assertUsageError(['inspect', '--split', 'R2E_Gym', '--shards', '3-'], /--shards '3-'/, /R2E_Gym has 3 shards/)

@@ -3,7 +3,8 @@ import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { describeFile, summarizeFiles, type FileDescription } from '../parquet/describe.js'
 import { findRow } from '../parquet/lookup.js'
-import { batchRows, readBatches } from '../parquet/rows.js'
+import type { FileMetaData } from 'hyparquet'
+import { batchRows, columnNames, readBatches } from '../parquet/rows.js'
 import { closeSources, openSources, resolveSources, type OpenedSource, type SourceSet } from '../sources.js'
 import { formatBytes, formatCount, table } from '../ui/format.js'
 import { note, printJson, type Output } from '../ui/output.js'
@@ -45,6 +46,10 @@ Examples:
   coderforge inspect 'data/*.parquet' --json            # machine-readable description`)
   return command.action(async (files: string[], flags: InspectFlags) => {
     const out = ctx.output(flags)
+    if (flags.rows === undefined && flags.id === undefined) {
+      const alone = [flags.offset !== undefined && '--offset', flags.full && '--full', flags.columns !== undefined && '--columns'].find(Boolean)
+      if (alone) throw new UsageError(`${alone} applies to the trajectories shown: add ${alone === '--offset' ? '--rows N' : '--rows N or --id ID'}`)
+    }
     if (files.length === 0 && flags.split.length === 0) {
       throw new UsageError('nothing to inspect: give a file, folder, glob or URL, or --split NAME (SWE_Rebench, SWE_Smith, R2E_Gym, filtered_reward1)')
     }
@@ -135,6 +140,7 @@ async function showRows(out: Output, opened: Promise<OpenedSource>[], count: num
       skip -= rows
       continue
     }
+    requireColumns(source.name, metadata, columns)
     for await (const batch of readBatches(source, metadata, { columns, rowStart: skip, rowEnd: skip + left })) {
       for (const row of batchRows(batch)) printRow(out, row, full)
       left -= batch.numRows
@@ -147,12 +153,20 @@ async function showById(out: Output, set: SourceSet, opened: Promise<OpenedSourc
   const files = await Promise.all(opened)
   const found = await findRow(files, 'trajectory_id', id)
   if (!found) throw new UsageError(`no trajectory '${id}' in the ${files.length} file(s) searched (check the id, --split and --config)`)
+  requireColumns(found.file.source.name, found.file.metadata, columns)
   for await (const batch of readBatches(found.file.source, found.file.metadata, { columns, rowStart: found.row, rowEnd: found.row + 1 })) {
     for (const row of batchRows(batch)) printRow(out, row, full)
   }
   note(out, out.colorErr.dim(`found in ${found.file.source.name}, row group ${found.rowGroup}, row ${found.row}: ` +
     `read ${files.length} footer${files.length === 1 ? '' : 's'} and ${found.rowGroupsRead} row group${found.rowGroupsRead === 1 ? '' : 's'}` +
     (set.bytesFetched() ? `, fetched ${formatBytes(set.bytesFetched())}` : '')))
+}
+
+/** `--columns` naming a column the file lacks is a usage error, with the columns it has. */
+function requireColumns(name: string, metadata: FileMetaData, columns: string[] | undefined): void {
+  const present = columnNames(metadata)
+  const missing = columns?.find((column) => !present.includes(column))
+  if (missing !== undefined) throw new UsageError(`invalid --columns: ${name} has no column '${missing}' (columns: ${present.join(', ')})`)
 }
 
 function printRow(out: Output, row: Record<string, unknown>, full?: boolean): void {

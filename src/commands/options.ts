@@ -125,7 +125,7 @@ function shortUrl(url: string): string {
 export interface RowFlags extends PredicateFlags {
   limit?: string
   sample?: string
-  seed: string
+  seed?: string
   columns?: string
 }
 
@@ -146,7 +146,7 @@ export function addRowOptions(command: Command): Command {
     .option('--where <expr>', 'any predicate, e.g. "reward >= 1 and license in (\'MIT\',\'BSD-3-Clause\')"')
     .option('--limit <n>', 'stop after N rows')
     .addOption(new Option('--sample <n>', 'a deterministic random sample of N rows (see --seed)').conflicts('limit'))
-    .option('--seed <n>', 'seed for --sample', '0')
+    .option('--seed <n>', 'seed for --sample (default: 0)')
     .option('--columns <a,b>', 'only these columns')
 }
 
@@ -159,10 +159,11 @@ export function outputFormatFrom(path: string, flags: { format?: string, parseJs
 
 /** The predicate, sampling and projection the row flags describe. */
 export function rowSelectionFrom(flags: RowFlags) {
+  if (flags.seed !== undefined && flags.sample === undefined) throw new UsageError('--seed only applies to --sample: add --sample N, or drop --seed')
   return {
     predicate: compilePredicate(predicateFromFlags(flags)),
     limit: flags.limit === undefined ? undefined : positiveInteger(flags.limit, '--limit'),
-    sample: flags.sample === undefined ? undefined : { n: positiveInteger(flags.sample, '--sample'), seed: parseInteger(flags.seed, '--seed') },
+    sample: flags.sample === undefined ? undefined : { n: positiveInteger(flags.sample, '--sample'), seed: parseInteger(flags.seed ?? '0', '--seed') },
     columns: flags.columns === undefined ? undefined : splitList(flags.columns),
   }
 }

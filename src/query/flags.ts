@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { UsageError } from '../errors.js'
-import { parseCount, parseRanges, splitList } from '../values.js'
+import { OptionValueError, parseCount, parseRanges, splitList } from '../values.js'
 import { and, parseWhere, type CompareOp, type Expr } from './parse.js'
 
 /** Predicate options as the CLI takes them (strings, as typed); each becomes a term of one `and`. */
@@ -38,16 +38,21 @@ export function predicateFromFlags(flags: PredicateFlags): Expr {
   if (flags.reward !== undefined) terms.push(rewardTerm(flags.reward))
   if (flags.finishReason !== undefined) terms.push(oneOf('finish_reason', flags.finishReason, '--finish-reason'))
   if (flags.license !== undefined) terms.push(oneOf('license', flags.license, '--license'))
-  if (flags.image) terms.push(patternTerm('image', flags.image))
-  if (flags.sourceRepo) terms.push(patternTerm('repo', flags.sourceRepo.toLowerCase()))
-  if (flags.id) terms.push(idTerm(flags.id))
+  if (flags.image !== undefined) terms.push(patternTerm('image', nonEmpty(flags.image, '--image')))
+  if (flags.sourceRepo !== undefined) terms.push(patternTerm('repo', nonEmpty(flags.sourceRepo, '--source-repo').toLowerCase()))
+  if (flags.id !== undefined) terms.push(idTerm(nonEmpty(flags.id, '--id')))
   if (flags.run !== undefined) terms.push(runTerm(flags.run))
   if (flags.minTurns !== undefined) terms.push({ kind: 'compare', op: '>=', field: 'turns', value: parseCount(flags.minTurns, '--min-turns') })
   if (flags.maxTurns !== undefined) terms.push({ kind: 'compare', op: '<=', field: 'turns', value: parseCount(flags.maxTurns, '--max-turns') })
   for (const tool of (flags.usesTool ?? []).flatMap(splitList)) terms.push({ kind: 'uses_tool', tool })
   if (flags.endsWithFinish) terms.push({ kind: 'ends_with_finish' })
-  if (flags.where) terms.push(parseWhere(flags.where))
+  if (flags.where !== undefined) terms.push(parseWhere(nonEmpty(flags.where, '--where')))
   return and(terms)
+}
+
+function nonEmpty(text: string, flag: string): string {
+  if (text.trim() === '') throw new OptionValueError(flag, text, 'give a value (leave the option out to select everything)')
+  return text
 }
 
 function rewardTerm(text: string): Expr {
