@@ -75,9 +75,12 @@ describe('malformed option values are usage errors naming the option, the value 
   test('--shards naming shards that do not exist says which, and how many there are', async () => {
     await assertUsageError(['filter', '--split', 'SWE_Smith', '--shards', '1,7', '-o', out('x.jsonl')], /--shards '1,7'/, /7/, /3 shards \(0-2\)/)
     await assertUsageError(['inspect', '--split', 'R2E_Gym', '--shards', '3-'], /--shards '3-'/, /R2E_Gym has 3 shards/)
-    const inRange = await runCli(['inspect', '--split', 'SWE_Smith', '--shards', '1-', '--json'], fixture.env)
-    assert.equal(inRange.code, 0, inRange.stderr)
-    assert.equal((JSON.parse(inRange.stdout) as { files: unknown[] }).files.length, 2)
+    await assertUsageError(['inspect', '--split', 'R2E_Gym', '--shards', '0,5-9'], /there is no shard 5-9$/m)
+    for (const shards of ['1-', '1-7']) {
+      const inRange = await runCli(['inspect', '--split', 'SWE_Smith', '--shards', shards, '--json'], fixture.env)
+      assert.equal(inRange.code, 0, inRange.stderr)
+      assert.equal((JSON.parse(inRange.stdout) as { files: unknown[] }).files.length, 2, `${shards}: a range running past the end stops there`)
+    }
   })
 
   test('an unknown option is named, with the closest one suggested, and exits 2', async () => {

@@ -38,6 +38,7 @@ describe('output faults get one line naming the output and the fix, and leave no
     for (const [args, output] of [
       [['filter', shard, '-o', join(disk, 'out.jsonl'), '--quiet'], join(disk, 'out.jsonl')],
       [['filter', shard, '-o', join(disk, 'out.parquet'), '--quiet'], join(disk, 'out.parquet')],
+      [['filter', '--split', 'SWE_Smith', '-o', join(disk, 'out.jsonl.gz'), '--quiet'], join(disk, 'out.jsonl.gz')],
       [['export', shard, '--format', 'jsonl', '--out', join(disk, 'sub', 'folder'), '--quiet'], join(disk, 'sub', 'folder', 'SWE_Smith-00000-of-00003.jsonl')],
     ] as const) {
       const result = await onSmallDisk(disk, [...args])

@@ -39,6 +39,7 @@ Examples:
   coderforge filter --split R2E_Gym --where "reward >= 1 and run <= 2" --limit 100 -o - | head
   coderforge filter --split all --reward 1 --min-turns 20 --uses-tool think -o long_thinkers.jsonl.gz
   coderforge filter --split SWE_Smith --reward 1 --sample 1000 --seed 7 -o sample.jsonl
+  coderforge filter --uses-tool think --uses-tool finish shard.parquet -o thinkers.jsonl --json   # local files; a JSON summary for scripts
 
 Rows are read in two phases: the small columns (reward, license, ids…) decide first; messages and the
 other large columns are fetched only for row groups that still hold matches. Output order is shard

@@ -42,7 +42,7 @@ Examples:
   coderforge inspect --split SWE_Smith                  # split summary from all footers (no row data)
   coderforge inspect --split SWE_Smith --shards 0       # one shard: schema, row groups, codecs, statistics
   coderforge inspect shard.parquet --rows 2             # two trajectories, readable
-  coderforge inspect --split R2E_Gym --id qingyangwu_pandas_final_<sha>_run2
+  coderforge inspect --split R2E_Gym --id qingyangwu_pyramid_final_be8a52e647e4dd90cdcff5e23012d75a06133b90_run1
   coderforge inspect 'data/*.parquet' --json            # machine-readable description`)
   return command.action(async (files: string[], flags: InspectFlags) => {
     const out = ctx.output(flags)

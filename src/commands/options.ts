@@ -52,7 +52,7 @@ export function addHubOptions(command: Command): Command {
 export function addSelectionOptions(command: Command): Command {
   return command
     .option('-c, --config <name>', 'trajectories | trajectories-tokenized_qwencoder (alias: tokenized)', 'trajectories')
-    .addOption(new Option('-s, --split <name>', 'SWE_Rebench | SWE_Smith | R2E_Gym | filtered_reward1 | all (repeatable, or comma-separated)').argParser(collect).default([]))
+    .addOption(new Option('-s, --split <name>', 'SWE_Rebench | SWE_Smith | R2E_Gym | filtered_reward1 | all (repeatable, or comma-separated)').argParser(collect).default([], 'none'))
     .option('--shards <list>', 'only these shard indexes, e.g. 0-9,12,200-')
     .option('--include <glob>', 'only shards whose repo path matches this glob (repeatable)', collect)
 }
@@ -91,7 +91,7 @@ export function selectionFrom(flags: SelectionFlags): { config: string, splits: 
   return { config, splits: flags.split, select }
 }
 
-/** `--shards` as a shard filter that refuses indexes the split does not have (rather than selecting nothing). */
+/** `--shards` as a shard filter that refuses shards the split does not have (rather than silently selecting fewer or none). */
 function shardIndexes(text: string): (shard: Shard) => boolean {
   const ranges = parseRanges(text, '--shards', { openEnd: true })
   return (shard) => {
@@ -103,12 +103,10 @@ function shardIndexes(text: string): (shard: Shard) => boolean {
   }
 }
 
-/** The part of a range at or past `count`, as text (`7`, `3-9`, `200-`). */
+/** A shard index or range the split does not have (`7`, `200-`, `300-310`); a range that only runs past the end is cut there. */
 function beyond(range: Range, count: number): string[] {
-  if (range.end < count) return []
-  const start = Math.max(range.start, count)
-  if (range.end === Infinity) return range.start >= count ? [`${start}-`] : []
-  return [start === range.end ? String(start) : `${start}-${range.end}`]
+  if (range.start < count) return []
+  return [range.start === range.end ? String(range.start) : `${range.start}-${range.end === Infinity ? '' : range.end}`]
 }
 
 /** Parse a positive integer option or fail with a usage error naming it. */
