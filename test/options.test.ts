@@ -88,6 +88,17 @@ describe('malformed option values are usage errors naming the option, the value 
     assert.equal(result.code, ExitCode.usage)
     assert.match(result.stderr, /unknown option '--limt'/)
     assert.match(result.stderr, /Did you mean --limit\?/)
+    for (const command of ['download', 'inspect', 'filter', 'stats', 'export']) {
+      const typo = await runCli([command, '--jsn', ...(command === 'export' ? ['--out', out('e')] : [])], fixture.env)
+      assert.equal(typo.code, ExitCode.usage, command)
+      assert.equal(typo.stderr, "error: unknown option '--jsn'\n(Did you mean --json?)\n", command)
+    }
+    const command = await runCli(['fitler', shard], fixture.env)
+    assert.equal(command.code, ExitCode.usage)
+    assert.equal(command.stderr, "error: unknown command 'fitler'\n(Did you mean filter?)\n")
+    const extra = await runCli(['download', '--split', 'SWE_Smith', shard], fixture.env)
+    assert.equal(extra.code, ExitCode.usage)
+    assert.match(extra.stderr, /^error: too many arguments for 'download'/)
   })
 })
 
