@@ -1,12 +1,12 @@
 import { Option, type Command } from 'commander'
 import picomatch from 'picomatch'
-import { createHub, type Hub } from '../hub/client.js'
 import type { CommandContext } from '../context.js'
+import { UsageError } from '../errors.js'
+import { createHub, type Hub } from '../hub/client.js'
 import { defaultRepo, resolveConfig } from '../hub/layout.js'
 import type { Shard } from '../hub/shards.js'
 import { compilePredicate } from '../query/compile.js'
 import { predicateFromFlags, type PredicateFlags } from '../query/flags.js'
-import { UsageError } from '../errors.js'
 import { formatOf, type Format } from '../sinks/output.js'
 import { warn, type Output } from '../ui/output.js'
 import { collect, inRanges, OptionValueError, parseCount, parseInteger, parsePositiveNumber, parseRanges, splitList, type Range } from '../values.js'
@@ -73,11 +73,17 @@ export function openHub(ctx: CommandContext, flags: HubFlags, out: Output): Hub 
     signal: ctx.signal,
     concurrency: parseCount(flags.concurrency, '--concurrency', 1),
     maxRetries: parseCount(flags.retries, '--retries'),
-    stallTimeoutMs: 1000 * parsePositiveNumber(flags.timeout ?? ctx.env.HF_HUB_DOWNLOAD_TIMEOUT ?? '30', flags.timeout === undefined && ctx.env.HF_HUB_DOWNLOAD_TIMEOUT !== undefined ? 'HF_HUB_DOWNLOAD_TIMEOUT' : '--timeout'),
+    stallTimeoutMs: 1000 * stallSeconds(flags.timeout, ctx.env.HF_HUB_DOWNLOAD_TIMEOUT),
     onRetry: (event) => {
       if (!out.interactive) warn(out, `retrying ${shortUrl(event.url)} in ${(event.waitMs / 1000).toFixed(1)}s: ${event.reason}`)
     },
   })
+}
+
+/** `--timeout`, else `HF_HUB_DOWNLOAD_TIMEOUT`, else 30 s; a malformed one names where it came from. */
+function stallSeconds(option: string | undefined, env: string | undefined): number {
+  if (option !== undefined) return parsePositiveNumber(option, '--timeout')
+  return env === undefined ? 30 : parsePositiveNumber(env, 'HF_HUB_DOWNLOAD_TIMEOUT')
 }
 
 /** The shard selection described by the flags. */
