@@ -72,7 +72,7 @@ Environment:
 Run 'coderforge <command> --help' for a command's options and examples.`)
   for (const factory of commands) {
     // addCommand does not pass settings down: each subcommand writes its errors and help where the program does
-    const command = factory(ctx).exitOverride().configureOutput(streams).showSuggestionAfterError()
+    const command = factory(ctx).exitOverride().configureOutput(streams)
     program.addCommand(command)
   }
   return program
