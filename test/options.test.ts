@@ -72,6 +72,7 @@ describe('malformed option values are usage errors naming the option, the value 
     await assertUsageError(['filter', shard, '--id', ''], /--id ''/)
     await assertUsageError(['filter', shard, '--image', ' '], /--image ' '/)
     await assertUsageError(['filter', shard, '--where', ''], /--where ''/)
+    await assertUsageError(['filter', shard, '--uses-tool', ','], /--uses-tool ','/, /think/)
     await assertUsageError(['inspect', shard, '--rows', '1', '--columns', 'foo'], /no column 'foo'/, /reward/)
   })
 
