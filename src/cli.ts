@@ -3,19 +3,8 @@ import type { Writable } from 'node:stream'
 import { CoderforgeError, ExitCode, InterruptedError } from './errors.js'
 import { createOutput, type Output } from './ui/output.js'
 import { commands } from './commands/index.js'
+import type { CommandContext } from './context.js'
 import { VERSION } from './version.js'
-
-/** What every subcommand receives besides its own options. */
-export interface CommandContext {
-  env: NodeJS.ProcessEnv
-  /** Aborted on Ctrl-C / SIGTERM. */
-  signal: AbortSignal
-  /** Build the Output for this invocation once the global flags are known. */
-  output(flags: { json?: boolean, quiet?: boolean }): Output
-}
-
-/** A subcommand: builds its commander definition bound to the context. */
-export type CommandFactory = (ctx: CommandContext) => Command
 
 /** Options for {@link main}, so tests can run the CLI in-process. */
 export interface MainOptions {
@@ -61,15 +50,16 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
 }
 
 function buildProgram(ctx: CommandContext, options: MainOptions): Command {
+  const streams = {
+    writeOut: (text: string) => { (options.stdout ?? process.stdout).write(text) },
+    writeErr: (text: string) => { (options.stderr ?? process.stderr).write(text) },
+  }
   const program = new Command('coderforge')
     .description('Download, inspect, filter, summarise and export the CoderForge-Preview trajectories (Hugging Face Hub).')
     .version(VERSION, '-V, --version')
     .showSuggestionAfterError()
     .exitOverride()
-    .configureOutput({
-      writeOut: (text) => { (options.stdout ?? process.stdout).write(text) },
-      writeErr: (text) => { (options.stderr ?? process.stderr).write(text) },
-    })
+    .configureOutput(streams)
     .addHelpText('after', `
 Environment:
   HF_ENDPOINT     Hub or mirror to use (default https://huggingface.co), e.g. https://hf-mirror.com
@@ -81,7 +71,8 @@ Environment:
 
 Run 'coderforge <command> --help' for a command's options and examples.`)
   for (const factory of commands) {
-    const command = factory(ctx).exitOverride()
+    // addCommand does not pass settings down: each subcommand writes its errors and help where the program does
+    const command = factory(ctx).exitOverride().configureOutput(streams)
     program.addCommand(command)
   }
   return program

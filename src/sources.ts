@@ -64,6 +64,7 @@ export async function resolveSources(hub: Hub, options: ResolveSourcesOptions): 
 
   if (options.inputs?.length) {
     if (options.splits.length) throw new UsageError('give either files or --split, not both')
+    if (options.select) throw new UsageError('--shards and --include pick shards of a --split: with files, name the files you want')
     const sources: SourceRef[] = []
     for (const input of options.inputs) {
       if (/^https?:\/\//.test(input)) sources.push(await urlSource(hub, input, (reader) => withHeldBytes(counted(reader), budget)))

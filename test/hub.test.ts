@@ -4,8 +4,9 @@ import { join } from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { ExitCode, GatedRepoError, InvalidTokenError, RepoNotFoundError, RevisionNotFoundError, UsageError } from '../src/errors.js'
 import { createHub } from '../src/hub/client.js'
-import { parseShardPath, parseShardSelection, resolveConfig, resolveSplits, splits } from '../src/hub/layout.js'
+import { parseShardPath, resolveConfig, resolveSplits, splits } from '../src/hub/layout.js'
 import { hubSettings } from '../src/hub/settings.js'
+import { inRanges, parseRanges } from '../src/values.js'
 import { listShards } from '../src/hub/shards.js'
 import { listTree, nextPageUrl } from '../src/hub/tree.js'
 import { readManifest, repoDir } from '../fixtures/index.js'
@@ -64,9 +65,10 @@ describe('layout', () => {
     assert.throws(() => resolveSplits(['SWE_Bench'], splits), /unknown split 'SWE_Bench': valid splits are SWE_Rebench, SWE_Smith, R2E_Gym, filtered_reward1/)
     assert.deepEqual(parseShardPath('trajectories/SWE_Smith-00003-of-00224.parquet'), { config: 'trajectories', split: 'SWE_Smith', index: 3, count: 224 })
     assert.equal(parseShardPath('README.md'), undefined)
-    const pick = parseShardSelection('0-2,7,10-')
-    assert.deepEqual([0, 2, 3, 7, 9, 10, 500].map(pick), [true, true, false, true, false, true, true])
-    assert.throws(() => parseShardSelection('3-1'), UsageError)
+    const pick = parseRanges('0-2,7,10-', '--shards', { openEnd: true })
+    assert.deepEqual([0, 2, 3, 7, 9, 10, 500].map((index) => inRanges(pick, index)), [true, true, false, true, false, true, true])
+    assert.throws(() => parseRanges('3-1', '--shards', { openEnd: true }), UsageError)
+    assert.throws(() => parseRanges('3-', '--run'), UsageError)
   })
 })
 

@@ -1,14 +1,15 @@
 import { Command } from 'commander'
 import { stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import type { CommandContext } from '../cli.js'
+import type { CommandContext } from '../context.js'
 import { InterruptedError, UsageError } from '../errors.js'
 import { downloadPlan, planDownload, type DownloadPlan } from '../hub/download.js'
 import { duplicateSplit } from '../hub/layout.js'
 import { repoCache } from '../hub/cache.js'
-import { formatBytes, formatDuration, parseBytes, table } from '../ui/format.js'
+import { formatBytes, formatDuration, table } from '../ui/format.js'
 import { note, printJson, warn, type Output } from '../ui/output.js'
 import { transferProgress } from '../ui/progress.js'
+import { parseSize } from '../values.js'
 import {
   addHubOptions, addOutputOptions, addSelectionOptions, openHub, selectionFrom,
   type HubFlags, type OutputFlags, type SelectionFlags,
@@ -45,8 +46,7 @@ Interrupted? Run the same command again: finished files are skipped, partial one
     if (flags.split.length === 0) {
       throw new UsageError('choose what to download with --split (SWE_Rebench, SWE_Smith, R2E_Gym, filtered_reward1, or all)')
     }
-    const partSize = flags.partSize === undefined ? undefined : parseBytes(flags.partSize)
-    if (partSize !== undefined && (!partSize || partSize < 64 * 1024)) throw new UsageError(`invalid --part-size '${flags.partSize}': use a size of at least 64KB, e.g. 8MB`)
+    const partSize = flags.partSize === undefined ? undefined : parseSize(flags.partSize, '--part-size', 64 * 1024)
     if (flags.localDir && (await stat(flags.localDir).catch(() => undefined))?.isDirectory() === false) {
       throw new UsageError(`--local-dir ${flags.localDir} is a file: give a folder (it is created if missing)`)
     }

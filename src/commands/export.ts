@@ -1,16 +1,16 @@
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { resolve } from 'node:path'
-import type { CommandContext } from '../cli.js'
+import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { exportShards, parseWorker, workerShare } from '../export.js'
-import { formatOf } from '../sinks/output.js'
 import { resolveSources } from '../sources.js'
 import type { TrainingFormat } from '../trajectory/formats.js'
-import { formatBytes, formatCount, formatDuration, parseBytes } from '../ui/format.js'
+import { formatBytes, formatCount, formatDuration } from '../ui/format.js'
 import { note, printJson, warn } from '../ui/output.js'
 import { countProgress } from '../ui/progress.js'
+import { parseSize } from '../values.js'
 import {
-  addHubOptions, addOutputOptions, addRowOptions, addSelectionOptions, openHub, positiveInteger, rowSelectionFrom, selectionFrom,
+  addHubOptions, addOutputOptions, addRowOptions, addSelectionOptions, openHub, outputFormatFrom, positiveInteger, rowSelectionFrom, selectionFrom,
   type HubFlags, type OutputFlags, type RowFlags, type SelectionFlags,
 } from './options.js'
 
@@ -34,7 +34,7 @@ export function exportCommand(ctx: CommandContext): Command {
   command
     .requiredOption('--out <dir>', 'output folder; files are named like the input shards')
     .option('--format <jsonl|parquet>', 'output format', 'parquet')
-    .option('--to <openai|sharegpt>', 'training format (JSONL): openai = TRL messages + tools, sharegpt = conversations')
+    .addOption(new Option('--to <openai|sharegpt>', 'training format (JSONL): openai = TRL messages + tools, sharegpt = conversations').conflicts(['format', 'parseJson', 'columns']))
     .option('--max-rows-per-file <n>', 'split outputs into parts of at most N rows')
     .option('--max-bytes-per-file <size>', 'split outputs into parts of about SIZE (e.g. 500MB)')
     .option('--worker <i/n>', 'export only every n-th shard starting at i (0-based), for n machines in parallel')
@@ -55,9 +55,8 @@ earlier call, or that have an empty assistant turn are rejected and counted in t
     if (files.length === 0 && flags.split.length === 0) throw new UsageError('nothing to export: give --split NAME or files')
     const to = flags.to as TrainingFormat | undefined
     if (to !== undefined && to !== 'openai' && to !== 'sharegpt') throw new UsageError(`unknown --to '${flags.to}': use openai or sharegpt`)
-    const format = formatOf('', flags.format)
-    const maxBytes = flags.maxBytesPerFile === undefined ? undefined : parseBytes(flags.maxBytesPerFile)
-    if (flags.maxBytesPerFile !== undefined && !maxBytes) throw new UsageError(`invalid --max-bytes-per-file '${flags.maxBytesPerFile}': use a size such as 500MB`)
+    const format = outputFormatFrom('', flags)
+    const maxBytes = flags.maxBytesPerFile === undefined ? undefined : parseSize(flags.maxBytesPerFile, '--max-bytes-per-file')
     const selection = rowSelectionFrom(flags)
     if (selection.limit !== undefined || selection.sample !== undefined) throw new UsageError('--limit and --sample are for filter; export writes every selected row')
     const worker = flags.worker === undefined ? undefined : parseWorker(flags.worker)

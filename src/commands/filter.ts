@@ -1,8 +1,8 @@
 import { Command } from 'commander'
-import type { CommandContext } from '../cli.js'
+import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { selectRows, writeMatch } from '../query/select.js'
-import { formatOf, openSink } from '../sinks/output.js'
+import { openSink } from '../sinks/output.js'
 import { closeSources, openSources, resolveSources } from '../sources.js'
 import { formatBytes, formatCount, formatDuration } from '../ui/format.js'
 import { note, printJson } from '../ui/output.js'
@@ -10,8 +10,8 @@ import { countProgress } from '../ui/progress.js'
 import { columnNames } from '../parquet/rows.js'
 import { decodePool } from '../query/decodePool.js'
 import {
-  addHubOptions, addOutputOptions, addReadOptions, addRowOptions, addSelectionOptions, openHub, readOptionsFrom, rowSelectionFrom, selectionFrom,
-  type HubFlags, type OutputFlags, type ReadFlags, type RowFlags, type SelectionFlags,
+  addHubOptions, addOutputOptions, addReadOptions, addRowOptions, addSelectionOptions, openHub, outputFormatFrom, readOptionsFrom, rowSelectionFrom,
+  selectionFrom, type HubFlags, type OutputFlags, type ReadFlags, type RowFlags, type SelectionFlags,
 } from './options.js'
 
 interface FilterFlags extends HubFlags, SelectionFlags, OutputFlags, RowFlags, ReadFlags {
@@ -41,6 +41,7 @@ Examples:
   coderforge filter --split R2E_Gym --where "reward >= 1 and run <= 2" --limit 100 -o - | head
   coderforge filter --split all --reward 1 --min-turns 20 --uses-tool think -o long_thinkers.jsonl.gz
   coderforge filter --split SWE_Smith --reward 1 --sample 1000 --seed 7 -o sample.jsonl
+  coderforge filter --uses-tool think --uses-tool finish shard.parquet -o thinkers.jsonl --json   # local files; a JSON summary for scripts
 
 Rows are read in two phases: the small columns (reward, license, ids…) decide first; messages and the
 other large columns are fetched only for row groups that still hold matches. Output order is shard
@@ -48,7 +49,7 @@ order, then row order. The file appears under its name only when complete.`)
   return command.action(async (files: string[], flags: FilterFlags) => {
     const out = ctx.output(flags)
     if (files.length === 0 && flags.split.length === 0) throw new UsageError('nothing to filter: give --split NAME or files')
-    const format = formatOf(flags.output, flags.format)
+    const format = outputFormatFrom(flags.output, flags)
     const selection = rowSelectionFrom(flags)
     const read = readOptionsFrom(flags)
     const hub = openHub(ctx, flags, out)

@@ -1,4 +1,4 @@
-import type { CommandFactory } from '../cli.js'
+import type { CommandFactory } from '../context.js'
 import { downloadCommand } from './download.js'
 import { exportCommand } from './export.js'
 import { filterCommand } from './filter.js'

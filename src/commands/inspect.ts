@@ -1,13 +1,15 @@
-import { Command } from 'commander'
-import type { CommandContext } from '../cli.js'
+import { Command, Option } from 'commander'
+import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { describeFile, summarizeFiles, type FileDescription } from '../parquet/describe.js'
 import { findRow } from '../parquet/lookup.js'
-import { batchRows, readBatches } from '../parquet/rows.js'
+import type { FileMetaData } from 'hyparquet'
+import { batchRows, columnNames, readBatches } from '../parquet/rows.js'
 import { closeSources, openSources, resolveSources, type OpenedSource, type SourceSet } from '../sources.js'
 import { formatBytes, formatCount, table } from '../ui/format.js'
 import { note, printJson, type Output } from '../ui/output.js'
 import { renderTrajectory } from '../ui/trajectory.js'
+import { parseCount, splitList } from '../values.js'
 import {
   addHubOptions, addOutputOptions, addSelectionOptions, openHub, positiveInteger, selectionFrom,
   type HubFlags, type OutputFlags, type SelectionFlags,
@@ -15,7 +17,7 @@ import {
 
 interface InspectFlags extends HubFlags, SelectionFlags, OutputFlags {
   rows?: string
-  offset: string
+  offset?: string
   id?: string
   full?: boolean
   columns?: string
@@ -29,8 +31,8 @@ export function inspectCommand(ctx: CommandContext): Command {
   addSelectionOptions(command)
   command
     .option('-n, --rows <n>', 'show N trajectories')
-    .option('--offset <k>', 'skip the first K rows of the selection (with --rows)', '0')
-    .option('--id <trajectory_id>', 'show one trajectory; row-group statistics decide which shard to read')
+    .option('--offset <k>', 'skip the first K rows of the selection (with --rows)')
+    .addOption(new Option('--id <trajectory_id>', 'show one trajectory; row-group statistics decide which shard to read').conflicts(['rows', 'offset']))
     .option('--full', 'show whole tool outputs instead of a few lines')
     .option('--columns <a,b>', 'only these columns (with --rows / --id)')
   addHubOptions(command)
@@ -40,10 +42,14 @@ Examples:
   coderforge inspect --split SWE_Smith                  # split summary from all footers (no row data)
   coderforge inspect --split SWE_Smith --shards 0       # one shard: schema, row groups, codecs, statistics
   coderforge inspect shard.parquet --rows 2             # two trajectories, readable
-  coderforge inspect --split R2E_Gym --id qingyangwu_pandas_final_<sha>_run2
+  coderforge inspect --split R2E_Gym --id qingyangwu_pyramid_final_be8a52e647e4dd90cdcff5e23012d75a06133b90_run1
   coderforge inspect 'data/*.parquet' --json            # machine-readable description`)
   return command.action(async (files: string[], flags: InspectFlags) => {
     const out = ctx.output(flags)
+    if (flags.rows === undefined && flags.id === undefined) {
+      const alone = [flags.offset !== undefined && '--offset', flags.full && '--full', flags.columns !== undefined && '--columns'].find(Boolean)
+      if (alone) throw new UsageError(`${alone} applies to the trajectories shown: add ${alone === '--offset' ? '--rows N' : '--rows N or --id ID'}`)
+    }
     if (files.length === 0 && flags.split.length === 0) {
       throw new UsageError('nothing to inspect: give a file, folder, glob or URL, or --split NAME (SWE_Rebench, SWE_Smith, R2E_Gym, filtered_reward1)')
     }
@@ -53,9 +59,9 @@ Examples:
       if (set.sources.length === 0) throw new UsageError('the selection holds no shards (check --shards / --include)')
       const opened = openSources(set.sources)
       try {
-        const columns = flags.columns?.split(',').map((name) => name.trim()).filter(Boolean)
+        const columns = flags.columns === undefined ? undefined : splitList(flags.columns)
         if (flags.id !== undefined) await showById(out, set, opened, flags.id, columns, flags.full)
-        else if (flags.rows !== undefined) await showRows(out, opened, positiveInteger(flags.rows, '--rows'), nonNegative(flags.offset), columns, flags.full)
+        else if (flags.rows !== undefined) await showRows(out, opened, positiveInteger(flags.rows, '--rows'), parseCount(flags.offset ?? '0', '--offset'), columns, flags.full)
         else await showFiles(out, set, opened)
       } finally {
         await closeSources(opened)
@@ -103,7 +109,11 @@ async function showFiles(out: Output, set: SourceSet, opened: Promise<OpenedSour
     const { chunks, offset_index: offsets, column_index: columnIndexes } = file.page_index
     write(`${c.bold('page index')}  offset index on ${offsets} of ${chunks} column chunks, column index on ${columnIndexes}`)
     if (file.features) write(`${c.bold('features')}    ${Object.entries(file.features).map(([name, type]) => `${name}: ${type}`).join(', ')}`)
-    for (const [key, value] of Object.entries(file.key_value_metadata)) write(`${c.bold('metadata')}    ${key} = ${value}`)
+    for (const [key, value] of Object.entries(file.key_value_metadata)) {
+      if (key === 'huggingface' && file.features) continue // shown as features
+      const text = typeof value === 'string' ? value : JSON.stringify(value)
+      write(`${c.bold('metadata')}    ${key} = ${text.length > 120 ? `${text.slice(0, 117)}…` : text}`)
+    }
   } else {
     write(table([
       ['file', 'rows', 'row groups', 'size', 'uncompressed', 'codec'],
@@ -130,6 +140,7 @@ async function showRows(out: Output, opened: Promise<OpenedSource>[], count: num
       skip -= rows
       continue
     }
+    requireColumns(source.name, metadata, columns)
     for await (const batch of readBatches(source, metadata, { columns, rowStart: skip, rowEnd: skip + left })) {
       for (const row of batchRows(batch)) printRow(out, row, full)
       left -= batch.numRows
@@ -142,12 +153,20 @@ async function showById(out: Output, set: SourceSet, opened: Promise<OpenedSourc
   const files = await Promise.all(opened)
   const found = await findRow(files, 'trajectory_id', id)
   if (!found) throw new UsageError(`no trajectory '${id}' in the ${files.length} file(s) searched (check the id, --split and --config)`)
+  requireColumns(found.file.source.name, found.file.metadata, columns)
   for await (const batch of readBatches(found.file.source, found.file.metadata, { columns, rowStart: found.row, rowEnd: found.row + 1 })) {
     for (const row of batchRows(batch)) printRow(out, row, full)
   }
   note(out, out.colorErr.dim(`found in ${found.file.source.name}, row group ${found.rowGroup}, row ${found.row}: ` +
     `read ${files.length} footer${files.length === 1 ? '' : 's'} and ${found.rowGroupsRead} row group${found.rowGroupsRead === 1 ? '' : 's'}` +
     (set.bytesFetched() ? `, fetched ${formatBytes(set.bytesFetched())}` : '')))
+}
+
+/** `--columns` naming a column the file lacks is a usage error, with the columns it has. */
+function requireColumns(name: string, metadata: FileMetaData, columns: string[] | undefined): void {
+  const present = columnNames(metadata)
+  const missing = columns?.find((column) => !present.includes(column))
+  if (missing !== undefined) throw new UsageError(`invalid --columns: ${name} has no column '${missing}' (columns: ${present.join(', ')})`)
 }
 
 function printRow(out: Output, row: Record<string, unknown>, full?: boolean): void {
@@ -165,10 +184,4 @@ function printRow(out: Output, row: Record<string, unknown>, full?: boolean): vo
   out.stdout.write(`${c.bold(String(row.trajectory_id))}  reward ${String(row.reward)}, ${formatCount(ids?.length ?? 0)} tokens, ${formatCount(trained)} trained (labels != -100)\n`)
   const text = String(row.chat_template_applied ?? '')
   out.stdout.write((full ? text : text.slice(0, 2000) + (text.length > 2000 ? c.dim(`\n… ${formatCount(text.length - 2000)} more characters (--full)`) : '')) + '\n\n')
-}
-
-function nonNegative(value: string): number {
-  const number = Number(value)
-  if (!Number.isInteger(number) || number < 0) throw new UsageError(`--offset must be a whole number, got '${value}'`)
-  return number
 }

@@ -1,16 +1,17 @@
 import { Option, type Command } from 'commander'
 import picomatch from 'picomatch'
+import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { createHub, type Hub } from '../hub/client.js'
-import { defaultRepo, parseShardSelection, resolveConfig } from '../hub/layout.js'
+import { defaultRepo, resolveConfig } from '../hub/layout.js'
 import type { Shard } from '../hub/shards.js'
-import type { CommandContext } from '../cli.js'
 import { compilePredicate } from '../query/compile.js'
 import { predicateFromFlags, type PredicateFlags } from '../query/flags.js'
+import { formatOf, type Format } from '../sinks/output.js'
 import { warn, type Output } from '../ui/output.js'
-import { parseBytes } from '../ui/format.js'
 import { readBudget, type ReadBudget } from '../fetch/budget.js'
 import { defaultThreads } from '../query/decodePool.js'
+import { collect, inRanges, OptionValueError, parseCount, parseInteger, parsePositiveNumber, parseRanges, parseSize, splitList, type Range } from '../values.js'
 
 /** Flags shared by every command that talks to the Hub. */
 export interface HubFlags {
@@ -53,9 +54,9 @@ export function addHubOptions(command: Command): Command {
 export function addSelectionOptions(command: Command): Command {
   return command
     .option('-c, --config <name>', 'trajectories | trajectories-tokenized_qwencoder (alias: tokenized)', 'trajectories')
-    .addOption(new Option('-s, --split <name...>', 'SWE_Rebench | SWE_Smith | R2E_Gym | filtered_reward1 | all (repeatable, or comma-separated)').default([]))
+    .addOption(new Option('-s, --split <name>', 'SWE_Rebench | SWE_Smith | R2E_Gym | filtered_reward1 | all (repeatable, or comma-separated)').argParser(collect).default([], 'none'))
     .option('--shards <list>', 'only these shard indexes, e.g. 0-9,12,200-')
-    .option('--include <glob...>', 'only shards whose repo path matches one of these globs')
+    .option('--include <glob>', 'only shards whose repo path matches this glob (repeatable)', collect)
 }
 
 /** Add --json and --quiet. */
@@ -72,43 +73,53 @@ export function openHub(ctx: CommandContext, flags: HubFlags, out: Output): Hub 
     cacheDir: flags.cacheDir,
     env: ctx.env,
     signal: ctx.signal,
-    concurrency: positiveInteger(flags.concurrency, '--concurrency'),
-    maxRetries: nonNegativeInteger(flags.retries, '--retries'),
-    stallTimeoutMs: 1000 * positiveNumber(flags.timeout ?? ctx.env.HF_HUB_DOWNLOAD_TIMEOUT ?? '30', '--timeout'),
+    concurrency: parseCount(flags.concurrency, '--concurrency', 1),
+    maxRetries: parseCount(flags.retries, '--retries'),
+    stallTimeoutMs: 1000 * stallSeconds(flags.timeout, ctx.env.HF_HUB_DOWNLOAD_TIMEOUT),
     onRetry: (event) => {
       if (!out.interactive) warn(out, `retrying ${shortUrl(event.url)} in ${(event.waitMs / 1000).toFixed(1)}s: ${event.reason}`)
     },
   })
 }
 
+/** `--timeout`, else `HF_HUB_DOWNLOAD_TIMEOUT`, else 30 s; a malformed one names where it came from. */
+function stallSeconds(option: string | undefined, env: string | undefined): number {
+  if (option !== undefined) return parsePositiveNumber(option, '--timeout')
+  return env === undefined ? 30 : parsePositiveNumber(env, 'HF_HUB_DOWNLOAD_TIMEOUT')
+}
+
 /** The shard selection described by the flags. */
 export function selectionFrom(flags: SelectionFlags): { config: string, splits: string[], select?: (shard: Shard) => boolean } {
   const config = resolveConfig(flags.config)
-  const byIndex = flags.shards ? parseShardSelection(flags.shards) : undefined
+  const byIndex = flags.shards === undefined ? undefined : shardIndexes(flags.shards)
   const byGlob = flags.include?.length ? picomatch(flags.include, { basename: flags.include.every((glob) => !glob.includes('/')) }) : undefined
   const select = byIndex || byGlob
-    ? (shard: Shard) => (byIndex?.(shard.index) ?? true) && (byGlob?.(shard.path) ?? true)
+    ? (shard: Shard) => (byIndex?.(shard) ?? true) && (byGlob?.(shard.path) ?? true)
     : undefined
   return { config, splits: flags.split, select }
 }
 
+/** `--shards` as a shard filter that refuses shards the split does not have (rather than silently selecting fewer or none). */
+function shardIndexes(text: string): (shard: Shard) => boolean {
+  const ranges = parseRanges(text, '--shards', { openEnd: true })
+  return (shard) => {
+    const missing = ranges.flatMap((range) => beyond(range, shard.count))
+    if (missing.length) {
+      throw new OptionValueError('--shards', text, `${shard.split} has ${shard.count} shards (0-${shard.count - 1}); there is no shard ${missing.join(', ')}`)
+    }
+    return inRanges(ranges, shard.index)
+  }
+}
+
+/** A shard index or range the split does not have (`7`, `200-`, `300-310`); a range that only runs past the end is cut there. */
+function beyond(range: Range, count: number): string[] {
+  if (range.start < count) return []
+  return [range.start === range.end ? String(range.start) : `${range.start}-${range.end === Infinity ? '' : range.end}`]
+}
+
 /** Parse a positive integer option or fail with a usage error naming it. */
 export function positiveInteger(value: string, name: string): number {
-  const number = Number(value)
-  if (!Number.isInteger(number) || number < 1) throw new UsageError(`${name} must be a positive integer, got '${value}'`)
-  return number
-}
-
-function nonNegativeInteger(value: string, name: string): number {
-  const number = Number(value)
-  if (!Number.isInteger(number) || number < 0) throw new UsageError(`${name} must be a whole number, got '${value}'`)
-  return number
-}
-
-function positiveNumber(value: string, name: string): number {
-  const number = Number(value)
-  if (!Number.isFinite(number) || number <= 0) throw new UsageError(`${name} must be a positive number, got '${value}'`)
-  return number
+  return parseCount(value, name, 1)
 }
 
 function shortUrl(url: string): string {
@@ -120,7 +131,7 @@ function shortUrl(url: string): string {
 export interface RowFlags extends PredicateFlags {
   limit?: string
   sample?: string
-  seed: string
+  seed?: string
   columns?: string
 }
 
@@ -136,22 +147,30 @@ export function addRowOptions(command: Command): Command {
     .option('--run <list>', 'run index (the N of _runN), e.g. 1,3-4')
     .option('--min-turns <n>', 'at least N assistant turns (reads messages)')
     .option('--max-turns <n>', 'at most N assistant turns (reads messages)')
-    .option('--uses-tool <name...>', 'calls this tool (repeatable or comma-separated), e.g. think (reads messages)')
+    .option('--uses-tool <name>', 'calls this tool (repeatable or comma-separated), e.g. think (reads messages)', collect)
     .option('--ends-with-finish', 'the last assistant turn calls finish (reads messages)')
     .option('--where <expr>', 'any predicate, e.g. "reward >= 1 and license in (\'MIT\',\'BSD-3-Clause\')"')
     .option('--limit <n>', 'stop after N rows')
-    .option('--sample <n>', 'a deterministic random sample of N rows (see --seed)')
-    .option('--seed <n>', 'seed for --sample', '0')
+    .addOption(new Option('--sample <n>', 'a deterministic random sample of N rows (see --seed)').conflicts('limit'))
+    .option('--seed <n>', 'seed for --sample (default: 0)')
     .option('--columns <a,b>', 'only these columns')
+}
+
+/** The format of an output (see formatOf); `--parse-json` only where JSONL is written. */
+export function outputFormatFrom(path: string, flags: { format?: string, parseJson?: boolean }): Format {
+  const format = formatOf(path, flags.format)
+  if (flags.parseJson && format !== 'jsonl') throw new UsageError(`--parse-json nests messages and tools in JSONL output; Parquet keeps them as strings: drop --parse-json or write .jsonl`)
+  return format
 }
 
 /** The predicate, sampling and projection the row flags describe. */
 export function rowSelectionFrom(flags: RowFlags) {
+  if (flags.seed !== undefined && flags.sample === undefined) throw new UsageError('--seed only applies to --sample: add --sample N, or drop --seed')
   return {
     predicate: compilePredicate(predicateFromFlags(flags)),
     limit: flags.limit === undefined ? undefined : positiveInteger(flags.limit, '--limit'),
-    sample: flags.sample === undefined ? undefined : { n: positiveInteger(flags.sample, '--sample'), seed: Number(flags.seed) || 0 },
-    columns: flags.columns?.split(',').map((name) => name.trim()).filter(Boolean),
+    sample: flags.sample === undefined ? undefined : { n: positiveInteger(flags.sample, '--sample'), seed: parseInteger(flags.seed ?? '0', '--seed') },
+    columns: flags.columns === undefined ? undefined : splitList(flags.columns),
   }
 }
 
@@ -170,8 +189,7 @@ export function addReadOptions(command: Command): Command {
 
 /** The decoding threads and the budget the read flags describe. */
 export function readOptionsFrom(flags: ReadFlags): { threads: number } & ReadBudget {
-  const threads = flags.threads === undefined ? defaultThreads : positiveInteger(flags.threads, '--threads')
-  const memory = flags.memory === undefined ? undefined : parseBytes(flags.memory)
-  if (flags.memory !== undefined && !memory) throw new UsageError(`invalid --memory '${flags.memory}': use a size such as 512MB or 4GB`)
+  const threads = flags.threads === undefined ? defaultThreads : parseCount(flags.threads, '--threads', 1)
+  const memory = flags.memory === undefined ? undefined : parseSize(flags.memory, '--memory', 1 << 20)
   return { threads, ...readBudget(memory, threads) }
 }

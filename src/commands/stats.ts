@@ -1,5 +1,5 @@
-import { Command } from 'commander'
-import type { CommandContext } from '../cli.js'
+import { Command, Option } from 'commander'
+import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
 import { resolveSources, type SourceRef } from '../sources.js'
 import { computeStats, type ShardStats } from '../stats/compute.js'
@@ -25,7 +25,7 @@ export function statsCommand(ctx: CommandContext): Command {
   addSelectionOptions(command)
   command
     .option('--deep', 'also read messages: turns, tool calls per tool, finish share, characters per role')
-    .option('--markdown', 'print a Markdown table for a dataset card')
+    .addOption(new Option('--markdown', 'print a Markdown table for a dataset card').conflicts('json'))
   addHubOptions(command)
   addOutputOptions(command)
   command.addHelpText('after', `

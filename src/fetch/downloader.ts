@@ -2,7 +2,7 @@ import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:f
 import { dirname } from 'node:path'
 import pLimit from 'p-limit'
 import { CoderforgeError, IntegrityError } from '../errors.js'
-import { writeFileAtomic } from '../hub/cache.js'
+import { writeFileAtomic } from '../sinks/atomicFile.js'
 import { orderedHasher, type OrderedHasher } from './hash.js'
 import type { HttpClient, UrlTarget } from './http.js'
 

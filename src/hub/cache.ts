@@ -1,5 +1,6 @@
-import { mkdir, readFile, rename, symlink, unlink, writeFile, link, copyFile, stat, lstat } from 'node:fs/promises'
+import { mkdir, readFile, symlink, unlink, link, copyFile, stat, lstat } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
+import { writeFileAtomic } from '../sinks/atomicFile.js'
 
 /** Paths of one dataset repo inside the Hugging Face cache (the layout huggingface_hub and datasets use). */
 export interface RepoCache {
@@ -63,17 +64,6 @@ export async function fileSize(path: string): Promise<number | undefined> {
 /** True if something (even a dangling link) exists at path. */
 export async function exists(path: string): Promise<boolean> {
   return lstat(path).then(() => true, () => false)
-}
-
-let temporaryCounter = 0
-
-/** Write a small file via a temporary name and a rename, so readers never see half of it. */
-export async function writeFileAtomic(path: string, content: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true })
-  // unique per call: concurrent writers of the same file must not share a temporary
-  const temporary = `${path}.${process.pid}.${++temporaryCounter}.tmp`
-  await writeFile(temporary, content)
-  await rename(temporary, path)
 }
 
 /** Paths used by `--local-dir` downloads, compatible with `hf download --local-dir`. */

@@ -81,19 +81,3 @@ export function compareSplits(a: string, b: string): number {
   }
   return rank(a) - rank(b) || a.localeCompare(b)
 }
-
-/**
- * Parse a shard selection such as `0-9,12,200-` into a predicate on the shard index.
- * Ranges are inclusive; an open end means "to the last shard".
- */
-export function parseShardSelection(text: string): (index: number) => boolean {
-  const ranges = text.split(',').map((part) => {
-    const match = /^\s*(\d+)\s*(?:(-)\s*(\d+)?)?\s*$/.exec(part)
-    if (!match) throw new UsageError(`invalid --shards '${text}': use indexes and ranges such as 0-9,12,200-`)
-    const start = Number(match[1])
-    const end = match[2] ? (match[3] === undefined ? Infinity : Number(match[3])) : start
-    if (end < start) throw new UsageError(`invalid --shards range '${part.trim()}': the end is before the start`)
-    return [start, end] as const
-  })
-  return (index) => ranges.some(([start, end]) => index >= start && index <= end)
-}

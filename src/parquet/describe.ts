@@ -46,8 +46,8 @@ export interface FileDescription {
   page_index: { chunks: number, offset_index: number, column_index: number }
   /** `huggingface` features, as column → type. */
   features: Record<string, string> | null
-  /** Other key-value metadata, values shortened. */
-  key_value_metadata: Record<string, string>
+  /** Every key-value metadata entry (`huggingface` too), whole: parsed where the value is JSON, else the text. */
+  key_value_metadata: Record<string, unknown>
 }
 
 /** Describe a file from its footer alone. */
@@ -78,12 +78,9 @@ export function describeFile(name: string, size: number, metadata: FileMetaData)
     }
   })
   const allChunks = rowGroups.flatMap((group) => group.columns)
-  const keyValues: Record<string, string> = {}
-  let features: Record<string, string> | null = null
-  for (const { key, value } of metadata.key_value_metadata ?? []) {
-    if (key === 'huggingface' && value) features = featureTypes(value)
-    else keyValues[key] = value && value.length > 120 ? `${value.slice(0, 117)}…` : (value ?? '')
-  }
+  const keyValues: Record<string, unknown> = {}
+  for (const { key, value } of metadata.key_value_metadata ?? []) keyValues[key] = jsonOrText(value ?? '')
+  const features = featureTypes(keyValues.huggingface)
   return {
     name,
     size,
@@ -181,21 +178,25 @@ function logicalName(element: SchemaElement): string | null {
   return element.logical_type?.type ?? element.converted_type ?? null
 }
 
-function featureTypes(json: string): Record<string, string> | null {
+function jsonOrText(value: string): unknown {
   try {
-    const parsed = JSON.parse(json) as { info?: { features?: Record<string, unknown> } }
-    const features = parsed.info?.features
-    if (!features) return null
-    const describe = (feature: unknown): string => {
-      const f = feature as { _type?: string, dtype?: string, feature?: unknown }
-      if (f._type === 'Value') return f.dtype ?? '?'
-      if (f._type === 'List' || f._type === 'Sequence') return `list<${describe(f.feature)}>`
-      return f._type ?? '?'
-    }
-    return Object.fromEntries(Object.entries(features).map(([name, feature]) => [name, describe(feature)]))
+    return JSON.parse(value)
   } catch {
-    return null
+    return value
   }
+}
+
+/** The `datasets` features of the `huggingface` metadata, as column → type. */
+function featureTypes(huggingface: unknown): Record<string, string> | null {
+  const features = (huggingface as { info?: { features?: unknown } } | null | undefined)?.info?.features
+  if (!features || typeof features !== 'object') return null
+  const describe = (feature: unknown): string => {
+    const f = (feature ?? {}) as { _type?: string, dtype?: string, feature?: unknown }
+    if (f._type === 'Value') return f.dtype ?? '?'
+    if (f._type === 'List' || f._type === 'Sequence') return `list<${describe(f.feature)}>`
+    return f._type ?? '?'
+  }
+  return Object.fromEntries(Object.entries(features).map(([name, feature]) => [name, describe(feature)]))
 }
 
 function shorten(value: unknown): unknown {

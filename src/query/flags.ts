@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { UsageError } from '../errors.js'
+import { OptionValueError, parseCount, parseRanges, splitList } from '../values.js'
 import { and, parseWhere, type CompareOp, type Expr } from './parse.js'
 
 /** Predicate options as the CLI takes them (strings, as typed); each becomes a term of one `and`. */
@@ -37,16 +38,23 @@ export function predicateFromFlags(flags: PredicateFlags): Expr {
   if (flags.reward !== undefined) terms.push(rewardTerm(flags.reward))
   if (flags.finishReason !== undefined) terms.push(oneOf('finish_reason', flags.finishReason, '--finish-reason'))
   if (flags.license !== undefined) terms.push(oneOf('license', flags.license, '--license'))
-  if (flags.image) terms.push(patternTerm('image', flags.image))
-  if (flags.sourceRepo) terms.push(patternTerm('repo', flags.sourceRepo.toLowerCase()))
-  if (flags.id) terms.push(idTerm(flags.id))
-  if (flags.run) terms.push(runTerm(flags.run))
-  if (flags.minTurns) terms.push({ kind: 'compare', op: '>=', field: 'turns', value: count(flags.minTurns, '--min-turns') })
-  if (flags.maxTurns) terms.push({ kind: 'compare', op: '<=', field: 'turns', value: count(flags.maxTurns, '--max-turns') })
-  for (const tool of (flags.usesTool ?? []).flatMap(list)) terms.push({ kind: 'uses_tool', tool })
+  if (flags.image !== undefined) terms.push(patternTerm('image', nonEmpty(flags.image, '--image')))
+  if (flags.sourceRepo !== undefined) terms.push(patternTerm('repo', nonEmpty(flags.sourceRepo, '--source-repo').toLowerCase()))
+  if (flags.id !== undefined) terms.push(idTerm(nonEmpty(flags.id, '--id')))
+  if (flags.run !== undefined) terms.push(runTerm(flags.run))
+  if (flags.minTurns !== undefined) terms.push({ kind: 'compare', op: '>=', field: 'turns', value: parseCount(flags.minTurns, '--min-turns') })
+  if (flags.maxTurns !== undefined) terms.push({ kind: 'compare', op: '<=', field: 'turns', value: parseCount(flags.maxTurns, '--max-turns') })
+  const tools = (flags.usesTool ?? []).flatMap(splitList)
+  if (flags.usesTool?.length && tools.length === 0) throw new OptionValueError('--uses-tool', flags.usesTool.join(','), 'give a tool name such as think')
+  for (const tool of tools) terms.push({ kind: 'uses_tool', tool })
   if (flags.endsWithFinish) terms.push({ kind: 'ends_with_finish' })
-  if (flags.where) terms.push(parseWhere(flags.where))
+  if (flags.where !== undefined) terms.push(parseWhere(nonEmpty(flags.where, '--where')))
   return and(terms)
+}
+
+function nonEmpty(text: string, flag: string): string {
+  if (text.trim() === '') throw new OptionValueError(flag, text, 'give a value (leave the option out to select everything)')
+  return text
 }
 
 function rewardTerm(text: string): Expr {
@@ -57,7 +65,7 @@ function rewardTerm(text: string): Expr {
 }
 
 function oneOf(field: string, text: string, flag: string): Expr {
-  const values = list(text)
+  const values = splitList(text)
   if (values.length === 0) throw new UsageError(`${flag} takes one or more comma-separated values, got '${text}'`)
   return { kind: 'in', field, values }
 }
@@ -86,24 +94,9 @@ function idTerm(value: string): Expr {
 }
 
 function runTerm(text: string): Expr {
-  const singles: number[] = []
-  const ranges: Expr[] = []
-  for (const item of list(text)) {
-    const range = /^(\d+)-(\d+)$/.exec(item)
-    if (range) ranges.push({ kind: 'between', field: 'run', low: Number(range[1]), high: Number(range[2]) })
-    else singles.push(count(item, '--run'))
-  }
-  const terms: Expr[] = singles.length ? [{ kind: 'in', field: 'run', values: singles }, ...ranges] : ranges
-  if (terms.length === 0) throw new UsageError(`--run takes run numbers such as 2, 1,3 or 1-4, got '${text}'`)
+  const ranges = parseRanges(text, '--run')
+  const singles = ranges.filter((range) => range.start === range.end).map((range) => range.start)
+  const terms: Expr[] = ranges.filter((range) => range.start !== range.end).map(({ start, end }) => ({ kind: 'between', field: 'run', low: start, high: end }))
+  if (singles.length) terms.unshift({ kind: 'in', field: 'run', values: singles })
   return terms.reduce((left, right) => ({ kind: 'or', left, right }))
-}
-
-function list(text: string): string[] {
-  return text.split(',').map((item) => item.trim()).filter(Boolean)
-}
-
-function count(text: string, flag: string): number {
-  const value = Number(text)
-  if (text.trim() === '' || !Number.isInteger(value) || value < 0) throw new UsageError(`${flag} takes a whole number, got '${text}'`)
-  return value
 }

@@ -89,7 +89,10 @@ export function sliceEncoded(encoded: EncodedRows, from: number, to: number): En
 export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSink> {
   const file: AtomicFile | undefined = options.path === '-' ? undefined : await openAtomicFile(options.path)
   const gzip = file && options.path.endsWith('.gz') ? createGzip({ level: 6 }) : undefined
-  if (gzip && file) gzip.pipe(file.stream, { end: false })
+  if (gzip && file) {
+    gzip.pipe(file.stream, { end: false })
+    file.stream.once('error', (error) => gzip.destroy(error))
+  }
   const target: Writable = gzip ?? file?.stream ?? options.stdout ?? process.stdout
   const writeRow = jsonlRowWriter(options)
   let out = byteBuffer(flushThreshold * 2)
@@ -157,6 +160,7 @@ function writeCell(out: ByteBuffer, value: unknown, nestedJson: boolean): void {
 }
 
 function waitForDrain(stream: Writable): Promise<void> {
+  if (stream.errored) return Promise.reject(stream.errored)
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => { stream.off('drain', onDrain); reject(error) }
     const onDrain = () => { stream.off('error', onError); resolve() }

@@ -17,11 +17,23 @@ export interface RowSink {
 /** Output formats. */
 export type Format = 'jsonl' | 'parquet'
 
-/** The format an output path implies, or the explicit one. */
+const extensions: [RegExp, Format][] = [[/\.parquet$/i, 'parquet'], [/\.jsonl(\.gz)?$/i, 'jsonl']]
+
+/**
+ * The format of an output: the explicit `--format`, else the one its file name implies (`-` or no
+ * name: JSONL). A name whose extension says another format, or no known one without `--format`, is
+ * a usage error rather than a file that lies about its content.
+ */
 export function formatOf(path: string, explicit?: string): Format {
-  const format = explicit ?? (/\.parquet$/i.test(path) ? 'parquet' : 'jsonl')
-  if (format !== 'jsonl' && format !== 'parquet') throw new UsageError(`unknown --format '${format}': use jsonl or parquet`)
-  return format
+  if (explicit !== undefined && explicit !== 'jsonl' && explicit !== 'parquet') throw new UsageError(`unknown --format '${explicit}': use jsonl or parquet`)
+  const implied = extensions.find(([pattern]) => pattern.test(path))?.[1]
+  if (explicit && implied && explicit !== implied) {
+    throw new UsageError(`--format ${explicit} does not match -o ${path}: name the file .${explicit === 'parquet' ? 'parquet' : 'jsonl'} or drop --format`)
+  }
+  if (!explicit && !implied && path !== '-' && path !== '') {
+    throw new UsageError(`cannot tell the format of -o ${path}: name it .jsonl, .jsonl.gz or .parquet (or - for stdout), or give --format jsonl|parquet`)
+  }
+  return explicit ?? implied ?? 'jsonl'
 }
 
 /** Options for {@link openSink}. */

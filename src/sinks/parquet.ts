@@ -78,7 +78,10 @@ function streamWriter(file: AtomicFile): ByteWriter & { flush(): Promise<void> }
     if (writer.index === 0) return
     const chunk = new Uint8Array(writer.buffer.slice(0, writer.index))
     writer.index = 0
-    if (!file.stream.write(chunk)) drained ??= new Promise((resolve) => file.stream.once('drain', () => { drained = undefined; resolve() }))
+    if (!file.stream.write(chunk) && !drained) {
+      drained = file.drained().finally(() => { drained = undefined })
+      drained.catch(() => {}) // flush/finish await it; a run that fails elsewhere first must not also die of this one
+    }
   }
   const grow = writer.ensure.bind(writer)
   writer.ensure = (size: number) => {

@@ -27,16 +27,6 @@ export function formatCount(n: number | bigint): string {
   return n.toLocaleString('en-US')
 }
 
-/** Parse a size such as `512MB`, `1.5GiB`, `2000000` into bytes; undefined if malformed. */
-export function parseBytes(text: string): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$/i.exec(text)
-  if (!match) return undefined
-  const [, number, prefix, binary] = match
-  const exponent = ' kmgt'.indexOf(prefix!.toLowerCase() || ' ')
-  const base = binary ? 1024 : 1000
-  return Math.round(Number(number) * base ** exponent)
-}
-
 /** Render rows as an aligned plain-text table (first row is the header). */
 export function table(rows: string[][], options: { align?: ('left' | 'right')[], indent?: string } = {}): string {
   const widths: number[] = []
