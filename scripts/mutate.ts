@@ -5,7 +5,7 @@
  * e.g. `npm run mutate -- src/stats/distribution.ts`. Not part of CI: a full run takes hours on 2 cores.
  */
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 
 interface Target {
   mutate: string[]
@@ -73,7 +73,7 @@ const scores: string[] = []
 for (const { name, target } of chosen) {
   const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs'], {
     stdio: 'inherit',
-    env: { ...process.env, MUTATE_NAME: name, MUTATE_FILES: target.mutate.join(','), MUTATE_TESTS: target.tests.join(',') },
+    env: { ...process.env, MUTATE_NAME: name, MUTATE_FILES: target.mutate.join(','), MUTATE_TESTS: target.tests.filter((file) => existsSync(file)).join(',') },
   })
   if (run.status !== 0) {
     scores.push(`${name}: stryker failed (exit ${run.status})`)
