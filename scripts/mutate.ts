@@ -2,7 +2,8 @@
  * `npm run mutate [-- target...]`: mutation testing of src/ one target at a time, each against only the
  * test files that exercise it (so a run fits a small machine), then the score of every target.
  * A target is a folder name below (fetch, query, sinks, trajectory, stats, export) or a file under one,
- * e.g. `npm run mutate -- src/stats/distribution.ts`. Not part of CI: a full run takes hours on 2 cores.
+ * e.g. `npm run mutate -- src/stats/distribution.ts`; `--tests a.test.ts,b.test.ts` runs those test files
+ * instead of the target's. Not part of CI: a full run takes hours on 2 cores.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
@@ -67,13 +68,16 @@ function score(name: string): { killed: number, total: number } {
   return { killed, total }
 }
 
-const chosen = (process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(targets)).map(targetFor)
+const args = process.argv.slice(2)
+const testsFlag = args.indexOf('--tests')
+const testsOverride = testsFlag === -1 ? undefined : args.splice(testsFlag, 2)[1]?.split(',')
+const chosen = (args.length ? args : Object.keys(targets)).map(targetFor)
 spawnSync('npm', ['run', 'pretest'], { stdio: 'inherit' })
 const scores: string[] = []
 for (const { name, target } of chosen) {
   const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs'], {
     stdio: 'inherit',
-    env: { ...process.env, MUTATE_NAME: name, MUTATE_FILES: target.mutate.join(','), MUTATE_TESTS: target.tests.filter((file) => existsSync(file)).join(',') },
+    env: { ...process.env, MUTATE_NAME: name, MUTATE_FILES: target.mutate.join(','), MUTATE_TESTS: (testsOverride ?? target.tests).filter((file) => existsSync(file)).join(',') },
   })
   if (run.status !== 0) {
     scores.push(`${name}: stryker failed (exit ${run.status})`)
