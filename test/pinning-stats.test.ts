@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { distribution, histogram, passAtK } from '../src/stats/distribution.js'
 import { isolatedEnv, runCli, tempDir } from './support/cli.js'
 import { duck, sqlString } from './support/duckdb.js'
 
@@ -86,14 +87,30 @@ function choose(n: number, k: number): bigint {
   return result
 }
 
-/** DuckDB's quantile_disc, min, max, sum, mean and count of an SQL expression over one row per `from` row. */
-async function distributionOf(expression: string, from: string) {
+/**
+ * The distribution of an SQL expression (one value per `from` row) computed from DuckDB: quantile_disc
+ * percentiles, min, max, sum, mean; and with `histogram`, ten equal-width bins between min and max.
+ */
+async function distributionOf(expression: string, from: string, options: { histogram?: boolean } = {}) {
   const [d] = await duck(`SELECT count(*) AS count, min(v) AS min, quantile_disc(v, 0.5) AS p50, quantile_disc(v, 0.9) AS p90,
     quantile_disc(v, 0.99) AS p99, max(v) AS max, avg(v) AS mean, sum(v) AS sum FROM (SELECT (${expression})::BIGINT AS v FROM ${from})`)
-  return Object.fromEntries(Object.entries(d!).map(([k, v]) => [k, Number(v)]))
+  const expected: Record<string, unknown> = Object.fromEntries(Object.entries(d!).map(([k, v]) => [k, Number(v)]))
+  if (options.histogram) {
+    const values = (await duck(`SELECT (${expression})::BIGINT AS v FROM ${from}`)).map((r) => Number(r.v))
+    const min = Number(d!.min)
+    const width = (Number(d!.max) - min) / 10 || 1
+    const counts = new Array<number>(10).fill(0)
+    for (const value of values) counts[Math.min(9, Math.floor((value - min) / width))]!++
+    expected.histogram = { edges: Array.from({ length: 11 }, (_, i) => min + i * width), counts }
+  }
+  return expected
 }
 
-const pick = (d: Record<string, unknown>) => Object.fromEntries(['count', 'min', 'p50', 'p90', 'p99', 'max', 'mean', 'sum'].map((k) => [k, d[k]]))
+/** A distribution equals the expected one: exactly, but for the mean's last bits. */
+function assertDistribution(actual: Record<string, unknown>, expected: Record<string, unknown>, label: string): void {
+  assert.ok(Math.abs(Number(actual.mean) - Number(expected.mean)) < 1e-9, `${label}: mean ${String(actual.mean)} vs ${String(expected.mean)}`)
+  assert.deepEqual({ ...actual, mean: 0 }, { ...expected, mean: 0 }, label)
+}
 
 describe('stats pinned against DuckDB on a hand-made split', () => {
   test('rows count duplicates, tasks do not; runs per task at an even count; pass@1/2/4/8 by the unbiased estimator', async () => {
@@ -109,7 +126,7 @@ describe('stats pinned against DuckDB on a hand-made split', () => {
     assert.equal(tasks.length % 2, 0, 'an even number of tasks, where a percentile rank off by one shows')
     assert.equal(figures.tasks.count, tasks.length)
     assert.equal(figures.tasks.solved, tasks.filter((t) => t.c > 0).length)
-    assert.deepEqual(pick(figures.tasks.runs_per_task), await distributionOf('n', `(SELECT count(DISTINCT trajectory_id) AS n FROM ${table()} GROUP BY ${taskSql})`))
+    assertDistribution(figures.tasks.runs_per_task, await distributionOf('n', `(SELECT count(DISTINCT trajectory_id) AS n FROM ${table()} GROUP BY ${taskSql})`), 'runs per task')
     const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length
     assert.ok(Math.abs(figures.tasks.pass_at_1 - mean(tasks.map((t) => t.c / t.n))) < 1e-12)
     const expected: Record<string, { tasks: number, value: number }> = {}
@@ -139,12 +156,15 @@ describe('stats pinned against DuckDB on a hand-made split', () => {
     const { deep } = figures
     const from = table()
     const names = `json_extract_string(messages, '$[*].tool_calls[*].function.name')`
-    assert.deepEqual(pick(deep.tool_calls), await distributionOf(`len(${names})`, from))
+    assertDistribution(deep.tool_calls, await distributionOf(`len(${names})`, from, { histogram: true }), 'tool calls')
+    assertDistribution(deep.messages, await distributionOf(`json_array_length(messages)`, from, { histogram: true }), 'messages')
+    const assistantTurns = `len(list_filter(json_extract_string(messages, '$[*].role'), lambda r: r = 'assistant'))`
+    assertDistribution(deep.assistant_turns, await distributionOf(assistantTurns, from, { histogram: true }), 'assistant turns')
     const toolNames = (await duck(`SELECT DISTINCT unnest(${names}) AS name FROM ${from} ORDER BY 1`)).map((r) => String(r.name))
     assert.deepEqual(Object.keys(deep.tool_calls_by_tool), toolNames)
     for (const tool of toolNames) {
       const expected = await distributionOf(`len(list_filter(${names}, lambda x: x = ${sqlString(tool)}))`, from)
-      assert.deepEqual(pick(deep.tool_calls_by_tool[tool].per_trajectory), expected, tool)
+      assertDistribution(deep.tool_calls_by_tool[tool].per_trajectory, expected, tool)
       assert.equal(deep.tool_calls_by_tool[tool].total, expected.sum, tool)
     }
     const [finished] = await duck(`SELECT count(*) FILTER (ends) AS n, count(*) AS total FROM (SELECT coalesce(list_contains(
@@ -156,7 +176,7 @@ describe('stats pinned against DuckDB on a hand-made split', () => {
     for (const role of roles) {
       const chars = `coalesce(list_sum(list_transform(list_filter(json_extract(messages, '$[*]'), lambda m: json_extract_string(m, '$.role') = ${sqlString(role)}),
         lambda m: length(coalesce(json_extract_string(m, '$.content'), '')))), 0)`
-      assert.deepEqual(pick(deep.chars_by_role[role]), await distributionOf(chars, from), role)
+      assertDistribution(deep.chars_by_role[role], await distributionOf(chars, from), role)
     }
   })
 
@@ -167,6 +187,26 @@ describe('stats pinned against DuckDB on a hand-made split', () => {
     assert.deepEqual(figures.tokens.fits_context, Object.fromEntries(Object.entries(fits!).map(([k, v]) => [k, Number(v)])))
     const [trainable] = await duck(`SELECT sum(len(list_filter(labels, lambda x: x != -100))) AS t, sum(len(input_ids)) AS n FROM read_parquet(${sqlString(tokenized)})`)
     assert.equal(figures.tokens.trainable_tokens.sum, Number(trainable!.t))
+    const file = `read_parquet(${sqlString(tokenized)})`
+    assertDistribution(figures.tokens.input_tokens, await distributionOf('len(input_ids)', file, { histogram: true }), 'input tokens')
+    assertDistribution(figures.tokens.trainable_tokens, await distributionOf('len(list_filter(labels, lambda x: x != -100))', file, { histogram: true }), 'trainable tokens')
     assert.ok(Math.abs(figures.tokens.trainable_share - Number(trainable!.t) / Number(trainable!.n)) < 1e-12)
+  })
+})
+
+describe('distributions at the edges', () => {
+  test('no values: nulls and a zero sum, no histogram; one value repeated: one full bin', () => {
+    assert.deepEqual(distribution([], { histogram: true }), { count: 0, min: null, p50: null, p90: null, p99: null, max: null, mean: null, sum: 0 })
+    assert.deepEqual(histogram([]), { edges: [], counts: [] })
+    assert.deepEqual(distribution([4, 4, 4], { histogram: true }).histogram, { edges: Array.from({ length: 11 }, (_, i) => 4 + i), counts: [3, 0, 0, 0, 0, 0, 0, 0, 0, 0] })
+    assert.deepEqual(histogram([-3, 7, 2], 2), { edges: [-3, 2, 7], counts: [1, 2] })
+  })
+
+  test('pass@k: all runs failing but fewer than k, and every run passing', () => {
+    assert.equal(passAtK(3, 3, 2), 1)
+    assert.equal(passAtK(3, 2, 2), 1)
+    assert.equal(passAtK(3, 0, 3), 0)
+    assert.equal(passAtK(5, 1, 5), 1)
+    assert.equal(passAtK(2, 0, 3), undefined)
   })
 })
