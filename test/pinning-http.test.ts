@@ -115,7 +115,7 @@ describe('Content-Range of a 206', () => {
   let contentRange: string | undefined
 
   before(async () => {
-    server = createServer((req, res) => {
+    server = createServer((_req, res) => {
       const body = Buffer.alloc(100, 7)
       res.writeHead(206, { 'Content-Length': body.length, ...(contentRange === undefined ? {} : { 'Content-Range': contentRange }) })
       res.end(body)
