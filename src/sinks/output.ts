@@ -51,6 +51,11 @@ export interface RollingOptions {
   open(part: number): Promise<RowSink & { bytes?: number }>
   maxRows?: number
   maxBytes?: number
+  /**
+   * The sink's byte count is exact after every write (JSONL), so `maxBytes` is checked before every
+   * row; otherwise (Parquet: a write is a row group) only between batches.
+   */
+  exactBytes?: boolean
 }
 
 /** A sink that starts a new part when the current one reaches `maxRows` rows or `maxBytes` bytes. */
@@ -72,7 +77,8 @@ export function rollingSink(options: RollingOptions): RowSink & { parts: number 
           await current?.close()
           current = await options.open(parts++)
         }
-        const room = options.maxRows !== undefined ? options.maxRows - current.rows : all.length
+        const room = options.maxBytes !== undefined && options.exactBytes ? 1
+          : options.maxRows !== undefined ? options.maxRows - current.rows : all.length
         const take = Array.prototype.slice.call(all, offset, offset + Math.max(1, room)) as number[]
         await current.write(batch, take)
         rows += take.length
