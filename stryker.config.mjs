@@ -12,7 +12,7 @@ export default {
   commandRunner: { command: `node --import tsx --test --test-concurrency=1 --test-timeout=120000 ${tests.join(' ')}` },
   coverageAnalysis: 'off',
   concurrency: Number(process.env.MUTATE_CONCURRENCY ?? 1),
-  timeoutMS: 30_000,
+  timeoutMS: 10_000,
   timeoutFactor: 2,
   reporters: ['clear-text', 'json', 'progress'],
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
