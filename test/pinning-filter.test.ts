@@ -90,8 +90,10 @@ describe('row groups ruled out by statistics', () => {
     assert.equal(result.code, 0, result.stderr)
     const summary = JSON.parse(result.stdout)
     assert.deepEqual([summary.row_groups_skipped, summary.row_groups_read, summary.rows_scanned, summary.rows_written], [3, 0, 0, 0])
-    const first = groups[0]!
-    assert.ok(requestedRanges(path).every(([a]) => a >= groups[1]!.end || a >= first.end), 'only the footer was read')
+    // the footer read at the end of the file may reach into the last row group; nothing else is read
+    const ranges = requestedRanges(path)
+    assert.ok(ranges.length > 0)
+    for (const group of groups.slice(0, -1)) assert.ok(ranges.every(([a, b]) => a >= group.end || b <= group.start), `nothing of ${group.start}-${group.end} was requested`)
   })
 })
 
