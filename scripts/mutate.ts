@@ -20,15 +20,15 @@ const targets: Record<string, Target> = {
   },
   query: {
     mutate: ['src/query/**/*.ts'],
-    tests: ['test/query.test.ts', 'test/filter.test.ts', 'test/pinning-filter.test.ts'],
+    tests: ['test/query.test.ts', 'test/filter.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-query.test.ts', 'test/pinning-offline.test.ts'],
   },
   sinks: {
     mutate: ['src/sinks/**/*.ts'],
-    tests: ['test/sinks.test.ts', 'test/filter.test.ts', 'test/pinning-json.test.ts', 'test/pinning-filter.test.ts'],
+    tests: ['test/sinks.test.ts', 'test/filter.test.ts', 'test/pinning-json.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-query.test.ts'],
   },
   trajectory: {
     mutate: ['src/trajectory/**/*.ts'],
-    tests: ['test/parquet.test.ts', 'test/filter.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-stats.test.ts'],
+    tests: ['test/parquet.test.ts', 'test/filter.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-stats.test.ts', 'test/pinning-query.test.ts', 'test/pinning-json.test.ts'],
   },
   stats: {
     mutate: ['src/stats/**/*.ts'],
@@ -36,7 +36,7 @@ const targets: Record<string, Target> = {
   },
   export: {
     mutate: ['src/export.ts'],
-    tests: ['test/filter.test.ts', 'test/pinning-filter.test.ts'],
+    tests: ['test/filter.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-json.test.ts'],
   },
 }
 
