@@ -145,3 +145,33 @@ describe('Content-Range of a 206', () => {
     await h.http.close()
   })
 })
+
+describe('a server that alternates failures and short answers', () => {
+  let server: Server
+  let base: string
+  const data = Buffer.from(Array.from({ length: 50 }, (_, i) => i))
+  let served = 0
+
+  before(async () => {
+    server = createServer((req, res) => {
+      // odd requests: the connection dies before any byte; even ones: a well-formed 206 of only 10 bytes
+      if (served++ % 2 === 0) return void req.socket.destroy()
+      const start = Number(/bytes=(\d+)-/.exec(req.headers.range ?? '')![1])
+      const body = data.subarray(start, start + 10)
+      res.writeHead(206, { 'Content-Length': body.length, 'Content-Range': `bytes ${start}-${start + body.length - 1}/${data.length}` })
+      res.end(body)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/file`
+  })
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+  test('a short answer that made progress resets the budget, so one retry per stretch is enough', async () => {
+    const h = testHub([], { maxRetries: 1 })
+    const chunks: Buffer[] = []
+    assert.equal(await h.http.streamRange(base, { start: 0, end: data.length }, (chunk) => { chunks.push(chunk) }), data.length)
+    assert.ok(Buffer.concat(chunks).equals(data))
+    assert.equal(served, 10)
+    await h.http.close()
+  })
+})
