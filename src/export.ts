@@ -76,6 +76,7 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
       const sink = rollingSink({
         maxRows: options.maxRowsPerFile,
         maxBytes: options.maxBytesPerFile,
+        exactBytes: extension === 'jsonl',
         open: async (part) => {
           const path = join(options.outDir, `${stem}${split ? `-${String(part).padStart(4, '0')}` : ''}.${extension}`)
           outputs.push(path)

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { chmod, lstat, mkdir, readFile, readlink, readdir, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -156,7 +155,7 @@ describe('download', () => {
     }
     for (let i = 0; i < 200 && (await written()) < 600_000; i++) await sleep(50)
     child.kill('SIGKILL')
-    await once(child, 'exit')
+    await finished(child, 10_000)
     const resumedFrom = await written()
     assert.ok(resumedFrom >= 600_000 && resumedFrom < big[0]!.length, `killed mid-file at ${resumedFrom}`)
     assert.ok(!existsSync(cache.blob(sha256(big[0]!))), 'a partial file never has the final name')

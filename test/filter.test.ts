@@ -15,7 +15,7 @@ import { predicateFromFlags } from '../src/query/flags.js'
 import { selectRows } from '../src/query/select.js'
 import { closeSources, openSources } from '../src/sources.js'
 import { useFixtureHub } from './support/fixtureHub.js'
-import { runCli, spawnCli, tempDir } from './support/cli.js'
+import { finished, runCli, spawnCli, tempDir } from './support/cli.js'
 import { duck, sqlString } from './support/duckdb.js'
 
 const manifest = readManifest('tiny')
@@ -122,7 +122,7 @@ describe('filter', () => {
     child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
     await once(child.stdout!, 'data')
     child.stdout!.destroy()
-    const [code] = await once(child, 'exit') as [number]
+    const { code } = await finished(child, 30_000)
     assert.equal(code, 0)
     assert.equal(stderr, '')
     const both = await runCli(['filter', localDir(), '--split', 'SWE_Smith'], fixture.env)
@@ -206,7 +206,7 @@ describe('export', () => {
       await sleep(20)
     }
     child.kill('SIGINT')
-    const [code] = await once(child, 'exit') as [number]
+    const { code } = await finished(child, 30_000)
     assert.equal(code, ExitCode.interrupted)
     const names = await readdir(folder)
     assert.ok(names.length >= 1)

@@ -56,11 +56,12 @@ async function inspectFile(
   const size = await fileSize(path)
   let complete = size === shard.size
   if (complete && localDir) {
-    // hf's rule: trust the metadata if it names this content and is not older than the file; else hash
+    // trust the metadata if it names this content and was written after the file last changed; else hash.
+    // (hf allows the file to be a second newer, which takes a file changed just after its download as complete)
     const layout = localDirLayout(localDir)
     const metadata = await readLocalMetadata(layout, shard.path)
     const mtime = (await stat(path)).mtimeMs / 1000
-    const trusted = metadata?.etag === sha256 && metadata.timestamp >= mtime - 1
+    const trusted = metadata?.etag === sha256 && metadata.timestamp >= mtime
     complete = trusted || (await sha256File(path)) === sha256
     if (complete && !trusted) await writeLocalMetadata(localDir, layout, shard.path, listing.commit, sha256)
   }

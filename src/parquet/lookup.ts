@@ -1,4 +1,5 @@
 import type { FileMetaData } from 'hyparquet'
+import { compareText } from '../query/text.js'
 import { readBatches } from './rows.js'
 import type { ByteSource } from './source.js'
 
@@ -43,6 +44,7 @@ function mayContain(chunks: Chunks, column: string, key: string): boolean {
   const min = stats?.min_value ?? stats?.min
   const max = stats?.max_value ?? stats?.max
   if (typeof min !== 'string' || typeof max !== 'string') return true
+  // statistics are in byte (code point) order, not JavaScript's UTF-16 order;
   // a truncated max is a prefix of the true max: keys starting with it may still be inside
-  return key >= min && (key <= max || key.startsWith(max))
+  return compareText(key, min) >= 0 && (compareText(key, max) <= 0 || key.startsWith(max))
 }

@@ -65,6 +65,11 @@ export interface RollingOptions {
   open(part: number): Promise<RowSink & { bytes?: number }>
   maxRows?: number
   maxBytes?: number
+  /**
+   * The sink's byte count is exact after every write (JSONL), so `maxBytes` is checked before every
+   * row; otherwise (Parquet: a write is a row group) only between batches.
+   */
+  exactBytes?: boolean
 }
 
 /** A sink that starts a new part when the current one reaches `maxRows` rows or `maxBytes` bytes. */
@@ -75,16 +80,32 @@ export function rollingSink(options: RollingOptions): RowSink & { parts: number 
   const full = () => current !== undefined && (
     (options.maxRows !== undefined && current.rows >= options.maxRows) ||
     (options.maxBytes !== undefined && (current.bytes ?? 0) >= options.maxBytes))
-  /** Rows [0, count) of one write, cut where a part is full: part boundaries fall where they would row by row. */
-  async function writeParts(count: number, writePart: (sink: RowSink, from: number, to: number) => Promise<void>): Promise<void> {
+  /**
+   * Rows [0, count) of one write, cut where a part is full. With `exactBytes` the byte cap is checked
+   * before every row: row by row, or at once when `rowBytes` tells each row's size (encoded rows).
+   */
+  async function writeParts(count: number, rowBytes: ((row: number) => number) | undefined, writePart: (sink: RowSink, from: number, to: number) => Promise<void>): Promise<void> {
     let offset = 0
     while (offset < count) {
       if (!current || full()) {
         await current?.close()
         current = await options.open(parts++)
       }
-      const room = options.maxRows !== undefined ? options.maxRows - current.rows : count
-      const to = Math.min(count, offset + Math.max(1, room))
+      let to = Math.min(count, offset + Math.max(1, options.maxRows !== undefined ? options.maxRows - current.rows : count))
+      if (options.maxBytes !== undefined && options.exactBytes) {
+        if (!rowBytes) to = offset + 1
+        else {
+          // the part takes rows until its size first reaches the cap, as row-by-row writes would
+          let size = current.bytes ?? 0
+          for (let row = offset; row < to; row++) {
+            size += rowBytes(row)
+            if (size >= options.maxBytes) {
+              to = row + 1
+              break
+            }
+          }
+        }
+      }
       await writePart(current, offset, to)
       rows += to - offset
       offset = to
@@ -95,10 +116,11 @@ export function rollingSink(options: RollingOptions): RowSink & { parts: number 
     get parts() { return parts },
     async write(batch, selected) {
       const all = selected ?? Array.from({ length: (Object.values(batch.columns)[0]?.length ?? 0) }, (_, i) => i)
-      await writeParts(all.length, (sink, from, to) => sink.write(batch, Array.prototype.slice.call(all, from, to) as number[]))
+      await writeParts(all.length, undefined, (sink, from, to) => sink.write(batch, Array.prototype.slice.call(all, from, to) as number[]))
     },
     async writeEncoded(encoded) {
-      await writeParts(encoded.rowEnds.length, (sink, from, to) => {
+      const rowBytes = (row: number) => encoded.rowEnds[row]! - (row === 0 ? 0 : encoded.rowEnds[row - 1]!)
+      await writeParts(encoded.rowEnds.length, rowBytes, (sink, from, to) => {
         if (!sink.writeEncoded) throw new Error('internal: encoded rows for a sink that does not take them')
         return sink.writeEncoded(sliceEncoded(encoded, from, to))
       })
