@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { copyFile, mkdir, readFile } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, test } from 'node:test'
 import { repoDir } from '../fixtures/index.js'
 import { useFixtureHub } from './support/fixtureHub.js'
 import { runCli } from './support/cli.js'
+import { tinyTokenizerJson } from './support/tinyTokenizer.js'
+
+/** A minimal ChatML template, enough for the examples that name `chat_template.jinja`. */
+const chatTemplate = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
 
 const fixture = useFixtureHub()
 const commands = ['download', 'inspect', 'filter', 'stats', 'export']
@@ -16,7 +20,8 @@ const commands = ['download', 'inspect', 'filter', 'stats', 'export']
  * text is checked as bash reads it (quotes, `<placeholders>`, pipes, loops) without running anything.
  */
 async function invocations(script: string, cwd: string): Promise<string[][]> {
-  const record = 'coderforge() { printf "%s\\037" "$@" >> "$ARGS_FILE"; printf "\\036" >> "$ARGS_FILE"; }'
+  // one append per call, so calls run in the background (`&`) never interleave their fields
+  const record = 'coderforge() { local line; line=$(printf "%s\\037" "$@"); printf "%s\\036" "$line" >> "$ARGS_FILE"; }'
   const argsFile = join(cwd, '.invocations')
   const { stderr } = await promisify(execFile)('bash', ['--norc', '--noprofile', '-c', `set -euo pipefail\n${record}\n${script}\nwait`], {
     cwd, env: { PATH: process.env.PATH, ARGS_FILE: argsFile, SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '2' },
@@ -34,6 +39,8 @@ async function workspace(name: string): Promise<string> {
   const shard = join(repoDir('tiny'), 'trajectories', 'SWE_Smith-00000-of-00003.parquet')
   await copyFile(shard, join(cwd, 'shard.parquet'))
   await copyFile(shard, join(cwd, 'data', 'shard.parquet'))
+  await writeFile(join(cwd, 'tokenizer.json'), JSON.stringify(tinyTokenizerJson()))
+  await writeFile(join(cwd, 'chat_template.jinja'), chatTemplate)
   return cwd
 }
 

@@ -45,7 +45,7 @@ describe('malformed option values are usage errors naming the option, the value 
 
   test('unknown choices list what is accepted', async () => {
     await assertUsageError(['filter', shard, '--format', 'csv', '-o', out('x.csv')], /--format 'csv'/, /jsonl or parquet/)
-    await assertUsageError(['export', shard, '--out', out('e'), '--to', 'llama'], /--to 'llama'/, /openai or sharegpt/)
+    await assertUsageError(['export', shard, '--out', out('e'), '--to', 'llama'], /--to 'llama'/, /openai, sharegpt, hermes, xml/)
     await assertUsageError(['filter', shard, '-o', out('x.csv')], /x\.csv/, /\.jsonl, \.jsonl\.gz or \.parquet/, /--format/)
   })
 

@@ -86,8 +86,10 @@ describe('JSON escaping end to end', () => {
         const contents = to === 'openai'
           ? (record.messages as { content: string }[]).map((m) => m.content)
           : (record.conversations as { value: string }[]).map((m) => m.value)
-        assert.equal(contents[0], source[0]!.content, `${to} row ${i}: the system text survives`)
-        assert.ok(contents[3]!.includes(tricky[i]!), `${to} row ${i}: the tool result survives`)
+        // a whitespace-only text makes an empty turn, which training formats drop (sft/turns.ts)
+        const system = source[0]!.content.trim() ? 0 : -1
+        if (system === 0) assert.equal(contents[0], source[0]!.content, `${to} row ${i}: the system text survives`)
+        assert.ok(contents[3 + system]!.includes(tricky[i]!), `${to} row ${i}: the tool result survives`)
       }
     }
   })

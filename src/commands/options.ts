@@ -164,8 +164,8 @@ export function outputFormatFrom(path: string, flags: { format?: string, parseJs
 }
 
 /** The predicate, sampling and projection the row flags describe. */
-export function rowSelectionFrom(flags: RowFlags) {
-  if (flags.seed !== undefined && flags.sample === undefined) throw new UsageError('--seed only applies to --sample: add --sample N, or drop --seed')
+export function rowSelectionFrom(flags: RowFlags, options: { seedHasOtherUses?: boolean } = {}) {
+  if (flags.seed !== undefined && flags.sample === undefined && !options.seedHasOtherUses) throw new UsageError('--seed only applies to --sample: add --sample N, or drop --seed')
   return {
     predicate: compilePredicate(predicateFromFlags(flags)),
     limit: flags.limit === undefined ? undefined : positiveInteger(flags.limit, '--limit'),

@@ -99,5 +99,6 @@ function workerScript(): { file: string | URL, workerData?: unknown, evaluate?: 
   const worker = new URL(`./decodeWorker${extension}`, import.meta.url).href
   if (extension !== '.ts') return { file: new URL(worker) }
   // the TypeScript sources (tests, tsx): Node 20 runs no --import loader for a thread's own entry, so register it first
-  return { file: `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(worker)}) })`, evaluate: true }
+  const tsx = import.meta.resolve('tsx/esm/api')
+  return { file: `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(worker)}) })`, evaluate: true }
 }

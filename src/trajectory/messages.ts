@@ -22,6 +22,8 @@ export interface Turn {
   toolCallId: string | undefined
   /** The tool that produced this message (tool turns). */
   name: string | undefined
+  /** Hidden reasoning some dumps carry beside the content (`reasoning_content`); CoderForge has none. */
+  reasoning?: string
 }
 
 /** Parse a `messages` JSON string; throws a SyntaxError for text that is not a JSON array. */
@@ -48,6 +50,7 @@ function toTurn(value: unknown): Turn {
     }),
     toolCallId: typeof message.tool_call_id === 'string' ? message.tool_call_id : undefined,
     name: typeof message.name === 'string' ? message.name : undefined,
+    ...(typeof message.reasoning_content === 'string' && message.reasoning_content ? { reasoning: message.reasoning_content } : {}),
   }
 }
 
