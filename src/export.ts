@@ -2,15 +2,16 @@ import { basename, join } from 'node:path'
 import { UsageError } from './errors.js'
 import { columnNames } from './parquet/rows.js'
 import type { CompiledPredicate } from './query/compile.js'
-import { selectRows, writeMatch, type SelectReport } from './query/select.js'
-import { openSink, rollingSink, type Format } from './sinks/output.js'
+import type { DecodePool } from './query/decodePool.js'
+import { selectRows, writeMatch } from './query/select.js'
+import { openSink, rollingSink, type Format, type RowSink } from './sinks/output.js'
 import { openTrainingSink } from './sinks/training.js'
 import { addStats, emptyStats, type ConversionStats, type ConvertOptions } from './sft/convert.js'
 import { completedShard, discardShard, parametersHash, recordShard } from './sft/manifest.js'
 import { keptPredicate, planSelection, type SelectionPlan } from './sft/plan.js'
 import { sideRouter } from './sft/route.js'
 import type { SftSetup } from './sft/setup.js'
-import { closeSources, openSources, type SourceRef, type SourceSet } from './sources.js'
+import { closeSources, openSources, type OpenedSource, type SourceRef, type SourceSet } from './sources.js'
 import type { Rejection } from './trajectory/formats.js'
 
 /** Options for {@link exportShards}. */
@@ -34,6 +35,10 @@ export interface ExportOptions {
    * an earlier run completed with the same ones.
    */
   resume?: { commit: string, params: string, redo?: boolean }
+  /** Decode, filter and encode on these threads (default: this one). */
+  decoder?: DecodePool
+  /** Memory per decode: larger row groups are read in slices (see ReadOptions.sliceBytes). */
+  sliceBytes?: number
   onFile?: (file: ExportedFile) => void
 }
 
@@ -78,81 +83,113 @@ export function parseWorker(text: string): { index: number, count: number } {
 
 /**
  * Export each shard to files named like it (`{config}/{split}-00003-of-00224.jsonl`, or with a
- * `-0001` part number when a size cap splits it; under `train/` and `val/` with a validation split),
- * shard after shard. Every file is written under a temporary name and renamed when complete.
+ * `-0001` part number when a size cap splits it; under `train/` and `val/` with a validation split).
+ * The shards left to do are read as one selection, so the next shards are fetched while one is
+ * decoded, on the decoder's threads; each shard's files are written under temporary names and
+ * renamed when complete, then recorded for `resume`.
  */
 export async function exportShards(sources: SourceRef[], options: ExportOptions): Promise<ExportReport> {
   const stats = emptyStats()
   const report: ExportReport = { files: [], rows: 0, rowsScanned: 0, rejected: stats.rejected, stats, resumed: 0 }
+  const identityOf = (source: SourceRef) => options.resume &&
+    { source: source.name, size: source.size, sha256: source.shard?.sha256, commit: options.resume.commit, params: options.resume.params }
+  const todo: SourceRef[] = []
   for (const source of sources) {
-    const stem = outputStem(source)
-    const identity = options.resume && { source: source.name, size: source.size, sha256: source.shard?.sha256, commit: options.resume.commit, params: options.resume.params }
-    if (identity) {
-      const done = options.resume?.redo ? undefined : await completedShard(options.outDir, stem, identity)
-      if (done) {
-        const file = { source: source.name, outputs: done.outputs.map((output) => join(options.outDir, output.path)), rows: done.rows, resumed: true }
-        report.files.push(file)
-        report.rows += done.rows
-        report.rowsScanned += done.rowsScanned
-        report.resumed++
-        if (done.stats) addStats(stats, done.stats)
-        options.onFile?.(file)
-        continue
-      }
-      await discardShard(options.outDir, stem)
+    const identity = identityOf(source)
+    const done = identity && !options.resume?.redo ? await completedShard(options.outDir, outputStem(source), identity) : undefined
+    if (!done) {
+      if (identity) await discardShard(options.outDir, outputStem(source))
+      todo.push(source)
+      continue
     }
-    const shardStats = emptyStats()
-    const result = await exportShard(source, stem, options, shardStats)
-    if (identity) await recordShard(options.outDir, stem, identity, { ...result, stats: options.convert ? shardStats : undefined })
-    const file = { source: source.name, outputs: result.outputs, rows: result.rows, resumed: false }
+    const file = { source: source.name, outputs: done.outputs.map((output) => join(options.outDir, output.path)), rows: done.rows, resumed: true }
     report.files.push(file)
-    report.rows += result.rows
-    report.rowsScanned += result.rowsScanned
-    addStats(stats, shardStats)
+    report.rows += done.rows
+    report.rowsScanned += done.rowsScanned
+    report.resumed++
+    if (done.stats) addStats(stats, done.stats)
     options.onFile?.(file)
   }
-  return report
-}
-
-async function exportShard(source: SourceRef, stem: string, options: ExportOptions, stats: ConversionStats): Promise<{ outputs: string[], rows: number, rowsScanned: number }> {
-  const extension = options.convert ? 'jsonl' : options.format
-  const partNumbers = options.maxRowsPerFile !== undefined || options.maxBytesPerFile !== undefined
-  const kept = options.plan?.keptIn(source)
-  const predicate = kept ? keptPredicate(options.predicate, kept, { once: options.plan!.once }) : options.predicate
-  const opened = openSources([source])
-  const outputs: string[] = []
+  if (todo.length === 0) return report
+  const opened = openSources(todo)
+  const shards = new Map<OpenedSource, ShardOutput>()
   try {
     const { metadata } = await opened[0]!
     const present = columnNames(metadata)
     const columns = options.convert ? ['trajectory_id', 'messages', 'tools'].filter((name) => present.includes(name)) : options.columns ?? present
-    if (options.convert && !columns.includes('messages')) throw new UsageError(`${source.name} has no messages column: --to needs the trajectories config`)
-    const sinkFor = (folder: string) => rollingSink({
-      maxRows: options.maxRowsPerFile,
-      maxBytes: options.maxBytesPerFile,
-      exactBytes: extension === 'jsonl',
-      open: async (part) => {
-        const path = join(options.outDir, folder, `${stem}${partNumbers ? `-${String(part).padStart(4, '0')}` : ''}.${extension}`)
-        outputs.push(path)
-        return options.convert
-          ? openTrainingSink({ path, convert: options.convert, stats })
-          : openSink({ path, format: options.format, columns, schema: metadata.schema, kvMetadata: metadata.key_value_metadata, nestedJson: options.parseJson ? ['messages', 'tools'] : undefined })
-      },
-    })
-    const sink = options.valSplit ? sideRouter(kept ?? new Map(), { train: sinkFor('train'), val: sinkFor('val') }) : sinkFor('')
+    if (options.convert && !columns.includes('messages')) throw new UsageError(`${todo[0]!.name} has no messages column: --to needs the trajectories config`)
     // the router reads trajectory_id even when it is not an output column
     const read = options.valSplit && !columns.includes('trajectory_id') ? [...columns, 'trajectory_id'] : columns
-    let selected: SelectReport
-    try {
-      selected = await selectRows(opened, { predicate, columns: read, rawStrings: true, onMatch: (match) => writeMatch(sink, match) })
-      await sink.close()
-    } catch (error) {
-      await sink.abort()
-      throw error
+    const nestedJson = options.parseJson ? ['messages', 'tools'] : undefined
+    // plain JSONL is encoded on the decoding threads; training records and routed rows need the columns
+    const encodeOnThreads = options.format === 'jsonl' && !options.convert && !options.valSplit
+    const shardOf = (source: OpenedSource) => {
+      let shard = shards.get(source)
+      if (!shard) shards.set(source, shard = openShardOutput(source, { ...options, columns, nestedJson }))
+      return shard
     }
-    return { outputs, rows: selected.rowsWritten, rowsScanned: selected.rowsScanned }
+    await selectRows(opened, {
+      predicate: options.predicate,
+      predicateOf: options.plan && ((source) => keptPredicate(options.predicate, options.plan!.keptIn(source.ref), { once: options.plan!.once })),
+      columns: read,
+      rawStrings: true,
+      decoder: options.decoder,
+      sliceBytes: options.sliceBytes,
+      jsonl: encodeOnThreads ? { columns, nestedJson } : undefined,
+      onMatch: (match) => writeMatch(shardOf(match.source).sink, match),
+      onFile: async ({ source, rowsScanned, rowsWritten }) => {
+        const shard = shardOf(source)
+        await shard.sink.close()
+        shards.delete(source)
+        const identity = identityOf(source.ref)
+        if (identity) await recordShard(options.outDir, shard.stem, identity, { outputs: shard.outputs, rows: rowsWritten, rowsScanned, stats: options.convert ? shard.stats : undefined })
+        const file = { source: source.ref.name, outputs: shard.outputs, rows: rowsWritten, resumed: false }
+        report.files.push(file)
+        report.rows += rowsWritten
+        report.rowsScanned += rowsScanned
+        addStats(stats, shard.stats)
+        options.onFile?.(file)
+      },
+    })
+  } catch (error) {
+    for (const shard of shards.values()) await shard.sink.abort()
+    throw error
   } finally {
     await closeSources(opened)
   }
+  return report
+}
+
+/** The files one shard is being exported to. */
+interface ShardOutput {
+  stem: string
+  sink: RowSink
+  /** Paths of the parts opened so far. */
+  outputs: string[]
+  stats: ConversionStats
+}
+
+/** The sink of one shard: size-capped parts, routed to `train/` and `val/` by the plan with a validation split. */
+function openShardOutput(source: OpenedSource, options: ExportOptions & { columns: string[], nestedJson?: string[] }): ShardOutput {
+  const stem = outputStem(source.ref)
+  const extension = options.convert ? 'jsonl' : options.format
+  const partNumbers = options.maxRowsPerFile !== undefined || options.maxBytesPerFile !== undefined
+  const { metadata } = source
+  const shard: ShardOutput = { stem, sink: undefined!, outputs: [], stats: emptyStats() }
+  const sinkFor = (folder: string) => rollingSink({
+    maxRows: options.maxRowsPerFile,
+    maxBytes: options.maxBytesPerFile,
+    exactBytes: extension === 'jsonl',
+    open: async (part) => {
+      const path = join(options.outDir, folder, `${stem}${partNumbers ? `-${String(part).padStart(4, '0')}` : ''}.${extension}`)
+      shard.outputs.push(path)
+      return options.convert
+        ? openTrainingSink({ path, convert: options.convert, stats: shard.stats })
+        : openSink({ path, format: options.format, columns: options.columns, schema: metadata.schema, kvMetadata: metadata.key_value_metadata, nestedJson: options.nestedJson })
+    },
+  })
+  shard.sink = options.valSplit ? sideRouter(options.plan?.keptIn(source.ref) ?? new Map(), { train: sinkFor('train'), val: sinkFor('val') }) : sinkFor('')
+  return shard
 }
 
 /** Options for {@link exportSelection}: an export's options less what it derives from the SFT setup. */

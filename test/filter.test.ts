@@ -196,7 +196,9 @@ describe('export', () => {
   })
 
   test('an interrupted export leaves no partial file under a final name', async () => {
-    fixture.hub.setBandwidth(150_000)
+    // the last shard trickles, so the export is interrupted after the first ones are complete
+    const shards = manifest.files.filter((f) => f.config === 'trajectories' && f.split === 'filtered_reward1')
+    fixture.hub.fault({ target: 'cdn', file: shards.at(-1)!.path, kind: 'trickle', bytesPerSecond: 2000 })
     const out = join(fixture.home, 'interrupted')
     const child = spawnCli(['export', '--split', 'filtered_reward1', '--format', 'parquet', '--out', out], fixture.env)
     const folder = join(out, 'trajectories')
@@ -207,6 +209,7 @@ describe('export', () => {
     }
     child.kill('SIGINT')
     const { code } = await finished(child, 30_000)
+    fixture.hub.clearFaults()
     assert.equal(code, ExitCode.interrupted)
     const names = await readdir(folder)
     assert.ok(names.length >= 1)
@@ -216,7 +219,7 @@ describe('export', () => {
       const [rows] = await duck(`SELECT count(*) AS n FROM read_parquet(${sqlString(join(folder, name))})`)
       assert.equal(Number(rows!.n), source.rows, `${name} is complete`)
     }
-    assert.ok(names.length < manifest.files.filter((f) => f.config === 'trajectories' && f.split === 'filtered_reward1').length, 'it was interrupted')
+    assert.ok(names.length < shards.length, 'it was interrupted')
   })
 
   test('training formats: valid records out, malformed trajectories rejected and counted', async () => {

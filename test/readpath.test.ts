@@ -135,6 +135,44 @@ describe('one read path for remote shards', () => {
     }
   })
 
+  test('remote export reads the split as one selection: shards fetched ahead, none twice, the same bytes on 1 or 2 threads', async () => {
+    const shards = manifest.files.filter((f) => f.config === tokenized && f.split === 'SWE_Smith')
+    const outputs: Record<string, Buffer[]> = {}
+    for (const format of ['jsonl', 'parquet']) {
+      for (const threads of ['1', '2']) {
+        fixture.hub.clearLog()
+        const out = join(fixture.home, `export-${format}-${threads}`)
+        const result = await runCli(['export', '--config', 'tokenized', '--split', 'SWE_Smith', '--reward', '1', '--format', format,
+          '--threads', threads, '--out', out, '--json'], fixture.env)
+        assert.equal(result.code, 0, result.stderr)
+        assertNoByteFetchedTwice(fixture.hub.requests)
+        assert.equal(JSON.parse(result.stdout).bytes_fetched, cdnBytes(fixture.hub.requests))
+        const files = shards.map((shard) => join(out, shard.path.replace('.parquet', `.${format}`)))
+        outputs[`${format}-${threads}`] = await Promise.all(files.map((file) => readFile(file)))
+      }
+      assert.deepEqual(outputs[`${format}-2`], outputs[`${format}-1`], `${format}: --threads 2 writes what --threads 1 writes`)
+    }
+    const expected = await duck(`SELECT count(*) AS n FROM read_parquet(${sqlString(join(repoDir('tiny'), tokenized, 'SWE_Smith-*.parquet'))}) WHERE reward = 1`)
+    const lines = outputs['jsonl-1']!.reduce((sum, file) => sum + file.toString().split('\n').filter(Boolean).length, 0)
+    assert.equal(lines, Number(expected[0]!.n))
+  })
+
+  test('export: a shard\'s files are complete as soon as its rows are, while a later shard is still coming', async () => {
+    const shards = manifest.files.filter((f) => f.config === 'trajectories' && f.split === 'SWE_Smith')
+    fixture.hub.fault({ target: 'cdn', file: shards.at(-1)!.path, kind: 'trickle', bytesPerSecond: 4000 })
+    const out = join(fixture.home, 'export-early')
+    const first = join(out, shards[0]!.path.replace('.parquet', '.jsonl'))
+    let firstSeenWhileRunning = false
+    const running = runCli(['export', '--split', 'SWE_Smith', '--format', 'jsonl', '--out', out], fixture.env)
+    const finished = running.then(() => true)
+    while (!(await Promise.race([finished, new Promise<false>((resolve) => setTimeout(() => resolve(false), 20))]))) {
+      if (await readFile(first).then(() => true, () => false)) firstSeenWhileRunning = true
+      if (firstSeenWhileRunning) break
+    }
+    assert.equal((await running).code, 0)
+    assert.ok(firstSeenWhileRunning, 'the first shard was written before the last one arrived')
+  })
+
   test('a large column chunk is fetched as parallel range parts, each byte once', async () => {
     const out = join(fixture.home, 'big.jsonl')
     const result = await runCli(['filter', '--repo', bigRepo, '--split', 'SWE_Smith', '--reward', '1', '-o', out], fixture.env)

@@ -362,7 +362,8 @@ describe('export: recipes and resume', () => {
   test('an export killed with -9 resumes: the rerun fetches only the shards that were not complete, and outputs equal a clean run', async () => {
     const shards = manifest.files.filter((f) => f.config === 'trajectories' && f.split === 'filtered_reward1')
     const out = outDir('killed')
-    fixture.hub.setBandwidth(100_000)
+    // the last shard trickles, so the kill lands after the first ones are complete
+    fixture.hub.fault({ target: 'cdn', file: shards.at(-1)!.path, kind: 'trickle', bytesPerSecond: 2000 })
     const child = spawnCli(['export', '--split', 'filtered_reward1', '--format', 'jsonl', '--out', out], fixture.env)
     const exited = finished(child, 60_000)
     const done = join(out, '.coderforge', 'done')
@@ -371,7 +372,7 @@ describe('export: recipes and resume', () => {
     await exited
     const completed = (await readdir(done)).filter((name) => name.endsWith('.json'))
     assert.ok(completed.length >= 1 && completed.length < shards.length, `killed midway (${completed.length} of ${shards.length})`)
-    fixture.hub.setBandwidth(undefined)
+    fixture.hub.clearFaults()
     fixture.hub.clearLog()
     const rerun = await exportJson(['--split', 'filtered_reward1', '--format', 'jsonl', '--out', out])
     assert.equal(rerun.resumed_shards, completed.length)

@@ -13,13 +13,14 @@ import { trainingFormats, type TrainingFormat } from '../trajectory/formats.js'
 import { formatBytes, formatCount, formatDuration } from '../ui/format.js'
 import { note, printJson, warn, type Output } from '../ui/output.js'
 import { countProgress } from '../ui/progress.js'
+import { decodePool } from '../query/decodePool.js'
 import { parseSize } from '../values.js'
 import {
-  addHubOptions, addOutputOptions, addRowOptions, addSelectionOptions, openHub, outputFormatFrom, positiveInteger, rowSelectionFrom, selectionFrom,
-  type HubFlags, type OutputFlags, type RowFlags, type SelectionFlags,
+  addHubOptions, addOutputOptions, addReadOptions, addRowOptions, addSelectionOptions, openHub, outputFormatFrom, positiveInteger, readOptionsFrom, rowSelectionFrom,
+  selectionFrom, type HubFlags, type OutputFlags, type ReadFlags, type RowFlags, type SelectionFlags,
 } from './options.js'
 
-interface ExportFlags extends HubFlags, SelectionFlags, OutputFlags, RowFlags {
+interface ExportFlags extends HubFlags, SelectionFlags, OutputFlags, RowFlags, ReadFlags {
   out?: string
   format: string
   to?: string
@@ -75,6 +76,7 @@ export function exportCommand(ctx: CommandContext): Command {
     .option('--tokenizer <path>', 'a tokenizer.json, or qwen3-coder (bundled vocabulary; the default with --max-tokens)')
     .addOption(new Option('--over-budget <policy>', 'over --max-tokens: drop, or truncate at an assistant turn').choices(['drop', 'truncate']))
     .option('--chat-template <file>', 'render each example with a Jinja chat template (.jinja or tokenizer_config.json) into "text"')
+  addReadOptions(command)
   addHubOptions(command)
   addOutputOptions(command)
   command.addHelpText('after', `
@@ -109,11 +111,13 @@ A rerun into the same --out keeps the shards an interrupted run completed (same 
     const worker = flags.worker === undefined ? undefined : parseWorker(flags.worker)
     const setup = await prepareSft(resolveSftSettings(explicitSettings(flags, command.getOptionValueSource('seed') === 'cli')))
     if (setup.settings.to && command.getOptionValueSource('format') === 'cli') throw new UsageError(`--to ${setup.settings.to} writes JSONL training records: drop --format ${flags.format}`)
+    const read = readOptionsFrom(flags)
     const hub = openHub(ctx, flags, out)
+    const decoder = decodePool(read.threads)
     const started = Date.now()
     const outDir = resolve(flags.out!)
     try {
-      const set = await resolveSources(hub, { repo: flags.repo, revision: flags.revision, ...selectionFrom(flags), inputs: files })
+      const set = await resolveSources(hub, { repo: flags.repo, revision: flags.revision, ...selectionFrom(flags), inputs: files, holdBytes: read.holdBytes })
       const { settings } = setup
       // one bar at a time: the planning scan over the whole selection, then this worker's shards
       const exporting = () => countProgress(out, 'export', workerShare(set.sources, worker).length)
@@ -123,7 +127,7 @@ A rerun into the same --out keeps the shards an interrupted run completed (same 
       let result
       try {
         result = await exportSelection(set, {
-          setup, worker, redo: !flags.resume, outDir, format, predicate: selection.predicate, columns: selection.columns,
+          setup, worker, redo: !flags.resume, outDir, format, predicate: selection.predicate, columns: selection.columns, decoder, sliceBytes: read.sliceBytes,
           maxRowsPerFile: flags.maxRowsPerFile === undefined ? undefined : positiveInteger(flags.maxRowsPerFile, '--max-rows-per-file'),
           maxBytesPerFile: maxBytes, parseJson: flags.parseJson,
           onPlanned: (planned, total) => {
@@ -175,6 +179,7 @@ A rerun into the same --out keeps the shards an interrupted run completed (same 
         if (recipeFile) note(out, `parameters and counts in ${recipeFile}`)
       }
     } finally {
+      await decoder.close()
       await hub.http.close()
     }
   })

@@ -77,7 +77,7 @@ order, then row order. The file appears under its name only when complete.`)
             decoder,
             jsonl: format === 'jsonl' ? { columns, nestedJson } : undefined,
             onMatch: (match) => writeMatch(sink, match),
-            onFile: progress.update,
+            onFile: ({ done }) => progress.update(done),
           })
           await sink.close()
         } catch (error) {

@@ -6,6 +6,7 @@ import type { RowSink } from '../sinks/output.js'
 import { sliceEncoded, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
 import type { DecodeResult } from './decodeTask.js'
 import { decodePool, type DecodePool } from './decodePool.js'
+import { orderedWindow } from './orderedWindow.js'
 import type { OpenedSource } from '../sources.js'
 import type { CompiledPredicate } from './compile.js'
 import { sampleKeys } from './sample.js'
@@ -33,6 +34,11 @@ export function writeMatch(sink: RowSink, match: Match): Promise<void> {
 /** Options for {@link selectRows}. */
 export interface SelectOptions {
   predicate: CompiledPredicate
+  /**
+   * The predicate of one file, called once per file, when files keep different rows (an SFT plan's
+   * kept rows); `predicate` otherwise. Its large-column part must be `predicate`'s.
+   */
+  predicateOf?: (source: OpenedSource) => CompiledPredicate
   /** Output columns (default: every column of each file, in schema order). */
   columns?: string[]
   /** Strings as UTF-8 bytes, for byte-level writers. */
@@ -49,8 +55,18 @@ export interface SelectOptions {
   jsonl?: JsonlEncoding
   /** Receives matches in shard order, then row order, whatever the concurrency. */
   onMatch(match: Match): Promise<void>
-  /** Called when a file's phase 2 is done. */
-  onFile?(done: number, total: number): void
+  /** Called, in file order, when a file's matches have all been delivered; awaited before the next file's. */
+  onFile?(file: FileDone): void | Promise<void>
+}
+
+/** A file whose matches have all been delivered. */
+export interface FileDone {
+  source: OpenedSource
+  rowsScanned: number
+  rowsWritten: number
+  /** Files done so far, of `total`. */
+  done: number
+  total: number
 }
 
 /** What a selection read and found. */
@@ -67,7 +83,7 @@ export interface SelectReport {
 
 /** A phase-2 piece decoded, or the mark that a file is done. */
 interface Decoded {
-  source: OpenedSource
+  file: Candidates
   piece?: Piece
   result?: DecodeResult
   fileDone: boolean
@@ -75,6 +91,10 @@ interface Decoded {
 
 interface Candidates {
   source: OpenedSource
+  predicate: CompiledPredicate
+  /** Rows phase 1 read, and rows written so far. */
+  scanned: number
+  written: number
   /** File row indexes of the candidates, by row group. */
   byGroup: Map<number, number[]>
   ids: Map<number, string>
@@ -88,19 +108,20 @@ interface Candidates {
  * deterministic. `--sample` ranks the phase-1 candidates (see sample.ts); `--limit` stops the scan.
  */
 export async function selectRows(opened: Promise<OpenedSource>[], options: SelectOptions): Promise<SelectReport> {
-  const { predicate } = options
-  if (options.sample && predicate.phase2Columns.length) {
+  if (options.sample && options.predicate.phase2Columns.length) {
     throw new UsageError('--sample works with predicates on small columns (reward, license, ids…); combine it with message-based filters in two runs')
   }
   const report: SelectReport = { files: opened.length, rowGroups: 0, rowGroupsSkipped: 0, rowGroupsRead: 0, rowsScanned: 0, rowsWritten: 0 }
   const limit = pLimit(options.concurrency ?? 16)
-  const phase1Columns = [...new Set([...predicate.phase1Columns, ...(options.sample ? ['trajectory_id'] : [])])]
   let stopped = false
 
   const scan = (source: OpenedSource) => limit(async (): Promise<Candidates> => {
+    const predicate = options.predicateOf?.(source) ?? options.predicate
+    const phase1Columns = [...new Set([...predicate.phase1Columns, ...(options.sample ? ['trajectory_id'] : [])])]
     requireColumns(source, [...phase1Columns, ...predicate.phase2Columns], 'the predicate reads it')
     const byGroup = new Map<number, number[]>()
     const ids = new Map<number, string>()
+    const candidates: Candidates = { source, predicate, scanned: 0, written: 0, byGroup, ids }
     const groups: number[] = []
     let groupStart = 0
     for (const [index, group] of source.metadata.row_groups.entries()) {
@@ -110,16 +131,17 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       else byGroup.set(index, range(groupStart, groupStart + Number(group.num_rows)))
       groupStart += Number(group.num_rows)
     }
-    if (stopped || groups.length === 0) return { source, byGroup, ids }
+    if (stopped || groups.length === 0) return candidates
     // phase 1's bytes stay held: phase 2 reads the same chunks again as part of its rows
     for await (const batch of readBatches(source.source, source.metadata, { columns: phase1Columns, rowGroups: groups, keepBytes: true })) {
       report.rowsScanned += batch.numRows
+      candidates.scanned += batch.numRows
       const rows = predicate.filterSmall(batch)
       if (rows.length) byGroup.set(batch.rowGroup, rows.map((row) => batch.rowStart + row))
       if (options.sample) for (const row of rows) ids.set(batch.rowStart + row, String(batch.columns.trajectory_id![row]))
       if (stopped) break
     }
-    return { source, byGroup, ids }
+    return candidates
   })
 
   let done = 0
@@ -129,9 +151,8 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
   scans.forEach((pending, position) => pending.then((candidates) => ahead.plan(position, candidates), () => ahead.plan(position)))
 
   const decoder = options.decoder ?? decodePool(1)
-  // pieces decoding at once, in output order: every thread busy, plus the one being written
-  const depth = decoder.size + 1
-  const window: Promise<Decoded>[] = []
+  // pieces decoding at once, in output order: every thread busy (the one being written is out of it)
+  const window = orderedWindow<Decoded>(decoder.size, emit)
   try {
     for (const [position, pending] of scans.entries()) {
       ahead.reading(position)
@@ -139,9 +160,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       try {
         if (!stopped && candidates.byGroup.size > 0) {
           for await (const { decoded } of phase2Pieces(candidates)) {
-            window.push(decoded)
-            decoded.catch(() => {}) // surfaced in order, below
-            while (window.length >= depth && !stopped) await emit(await window.shift()!)
+            await window.push(decoded, true)
             if (stopped) break
           }
         }
@@ -149,16 +168,20 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
         candidates.source.source.release?.()
         ahead.pump()
       }
-      window.push(Promise.resolve({ source: candidates.source, fileDone: true }))
+      await window.push(Promise.resolve({ file: candidates, fileDone: true }), false)
     }
-    while (window.length && !stopped) await emit(await window.shift()!)
+    await window.end()
+  } catch (error) {
+    await window.abort()
+    throw error
   } finally {
     if (!options.decoder) await decoder.close()
   }
   return report
 
   /** Phase 2 of one file: its candidate row groups' pieces, each sent to the decoder as its bytes arrive. */
-  async function* phase2Pieces({ source, byGroup }: Candidates): AsyncGenerator<{ decoded: Promise<Decoded> }> {
+  async function* phase2Pieces(file: Candidates): AsyncGenerator<{ decoded: Promise<Decoded> }> {
+    const { source, byGroup, predicate } = file
     const output = options.columns ?? columnNames(source.metadata)
     requireColumns(source, output, 'an output column')
     const columns = [...new Set([...output, ...predicate.phase2Columns])]
@@ -169,12 +192,12 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       const candidates = byGroup.get(rowGroup)!.filter((row) => row >= start && row < end).map((row) => row - start)
       const task = { metadata: source.metadata, columns, piece, candidates, predicate: predicate.expr, rawStrings: options.rawStrings ?? false, jsonl: options.jsonl }
       // wrapped: an async generator would wait for a promise it yields
-      yield { decoded: decoder.run(task).then((result): Decoded => ({ source, piece: piece.piece, result, fileDone: false })) }
+      yield { decoded: decoder.run(task).then((result): Decoded => ({ file, piece: piece.piece, result, fileDone: false })) }
     }
   }
 
   /** The row-group chunks phase 2 will read from a file, to fetch ahead. */
-  function phase2Ranges({ source, byGroup }: Candidates): Range[] {
+  function phase2Ranges({ source, byGroup, predicate }: Candidates): Range[] {
     if (source.ref.origin !== 'remote' || byGroup.size === 0) return []
     const columns = [...new Set([...(options.columns ?? columnNames(source.metadata)), ...predicate.phase2Columns])]
     const present = columnNames(source.metadata)
@@ -209,13 +232,19 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
     }
   }
   async function emit(decoded: Decoded): Promise<void> {
-    const { source, piece, result } = decoded
+    if (stopped) return
+    const { file, piece, result } = decoded
+    const { source } = file
     if (decoded.fileDone) {
-      options.onFile?.(++done, scans.length)
+      await options.onFile?.({ source, rowsScanned: file.scanned, rowsWritten: file.written, done: ++done, total: scans.length })
       return
     }
     report.rowGroupsRead++
-    if (phase1Columns.length === 0) report.rowsScanned += piece!.end - piece!.start
+    // without phase 1, phase 2 is the scan
+    if (file.predicate.phase1Columns.length === 0 && !options.sample) {
+      report.rowsScanned += piece!.end - piece!.start
+      file.scanned += piece!.end - piece!.start
+    }
     let rows = result!.rows
     let encoded = result!.encoded
     if (options.limit !== undefined && report.rowsWritten + rows.length >= options.limit) {
@@ -226,6 +255,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
     const batch = result!.columns && { source: source.ref.name, rowGroup: piece!.rowGroup, rowStart: piece!.start, numRows: piece!.end - piece!.start, columns: result!.columns }
     if (rows.length) await options.onMatch({ source, batch, rows, encoded })
     report.rowsWritten += rows.length
+    file.written += rows.length
   }
 }
 
