@@ -82,6 +82,33 @@ export function parseWorker(text: string): { index: number, count: number } {
 }
 
 /**
+ * The worker share a cluster job array gives this process when `--worker` is not given: a Slurm
+ * array task (SLURM_ARRAY_TASK_ID counted from SLURM_ARRAY_TASK_MIN, of SLURM_ARRAY_TASK_COUNT), or a
+ * Kubernetes Indexed Job's JOB_COMPLETION_INDEX of JOB_COMPLETIONS (set it to the Job's completions).
+ */
+export function workerFromEnv(env: NodeJS.ProcessEnv): { index: number, count: number } | undefined {
+  const slurm = env.SLURM_ARRAY_TASK_ID
+  if (slurm !== undefined && env.SLURM_ARRAY_TASK_COUNT !== undefined) {
+    const index = Number(slurm) - Number(env.SLURM_ARRAY_TASK_MIN ?? 0)
+    return fromEnv(`${index}/${env.SLURM_ARRAY_TASK_COUNT}`, 'SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT')
+  }
+  const indexed = env.JOB_COMPLETION_INDEX
+  if (indexed === undefined) return undefined
+  if (env.JOB_COMPLETIONS === undefined) {
+    throw new UsageError('JOB_COMPLETION_INDEX is set but not the number of workers: set JOB_COMPLETIONS to the Job\'s completions, or give --worker I/N')
+  }
+  return fromEnv(`${indexed}/${env.JOB_COMPLETIONS}`, 'JOB_COMPLETION_INDEX/JOB_COMPLETIONS')
+}
+
+function fromEnv(share: string, names: string): { index: number, count: number } {
+  try {
+    return parseWorker(share)
+  } catch {
+    throw new UsageError(`${names} give worker '${share}', which is not I/N with 0 <= I < N: fix them, or give --worker I/N`)
+  }
+}
+
+/**
  * Export each shard to files named like it (`{config}/{split}-00003-of-00224.jsonl`, or with a
  * `-0001` part number when a size cap splits it; under `train/` and `val/` with a validation split).
  * The shards left to do are read as one selection, so the next shards are fetched while one is

@@ -7,6 +7,7 @@ import { startHub, type HubEmulator } from './support/emulator/index.js'
 import { fixtureRepo } from './support/fixtureHub.js'
 import { isolatedEnv, runCli, tempDir } from './support/cli.js'
 import { duck, sqlString } from './support/duckdb.js'
+import { ExitCode } from '../src/errors.js'
 
 const manifest = readManifest('tiny')
 const localDir = join(repoDir('tiny'), 'trajectories')
@@ -150,9 +151,10 @@ describe('export --max-bytes-per-file', () => {
 })
 
 describe('export --worker I/N', () => {
-  async function share(worker: string, extra: string[] = []): Promise<number[]> {
-    const out = join(fixture.home, `worker-${worker.replace('/', '-')}-${extra.join('')}`)
-    const result = await runCli(['export', '--split', 'SWE_Smith', ...extra, '--format', 'jsonl', '--out', out, '--worker', worker, '--json'], fixture.env)
+  /** The shards a worker exports: `--worker` when `worker` is given, else the job array's environment in `env`. */
+  async function share(worker: string | undefined, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<number[]> {
+    const out = join(fixture.home, `worker-${worker?.replace('/', '-') ?? Object.values(env).join('-')}-${extra.join('')}`)
+    const result = await runCli(['export', '--split', 'SWE_Smith', ...extra, '--format', 'jsonl', '--out', out, ...(worker ? ['--worker', worker] : []), '--json'], { ...fixture.env, ...env })
     assert.equal(result.code, 0, result.stderr)
     const files = (JSON.parse(result.stdout).files as string[]).map((p) => p.slice(p.indexOf('trajectories/')))
     const shards = files.map((p) => Number(/-(\d{5})-of-/.exec(p)![1]))
@@ -174,6 +176,38 @@ describe('export --worker I/N', () => {
     assert.deepEqual(await share('0/1'), [0, 1, 2])
     assert.deepEqual(await share('0/2', ['--shards', '1,2']), [1])
     assert.deepEqual(await share('1/2', ['--shards', '1,2']), [2])
+  })
+
+  test('without --worker, a Slurm array task or a Kubernetes Indexed Job gives the share; --worker overrides them', async () => {
+    assert.deepEqual(await share(undefined, [], { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '2' }), [1])
+    // arrays may start at 1 (--array=1-3): the index counts from SLURM_ARRAY_TASK_MIN
+    assert.deepEqual(await share(undefined, [], { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '3' }), [2])
+    assert.deepEqual(await share(undefined, [], { JOB_COMPLETION_INDEX: '0', JOB_COMPLETIONS: '2' }), [0, 2])
+    assert.deepEqual(await share('0/3', [], { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '2' }), [0])
+    const missing = await runCli(['export', '--split', 'SWE_Smith', '--out', join(fixture.home, 'k8s'), '--quiet'], { ...fixture.env, JOB_COMPLETION_INDEX: '1' })
+    assert.equal(missing.code, ExitCode.usage)
+    assert.match(missing.stderr, /JOB_COMPLETIONS/)
+    const wrong = await runCli(['export', '--split', 'SWE_Smith', '--out', join(fixture.home, 'slurm'), '--quiet'], { ...fixture.env, SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_COUNT: '2' })
+    assert.equal(wrong.code, ExitCode.usage)
+    assert.match(wrong.stderr, /SLURM_ARRAY_TASK_ID.*'4\/2'/)
+  })
+
+  test('--jobs 2 runs both workers as processes: the same files, rows and counts as one run', async () => {
+    const one = join(fixture.home, 'jobs-1')
+    const two = join(fixture.home, 'jobs-2')
+    const args = ['export', '--split', 'SWE_Smith,R2E_Gym', '--reward', '1', '--format', 'parquet', '--json']
+    const single = await runCli([...args, '--out', one], fixture.env)
+    assert.equal(single.code, 0, single.stderr)
+    const jobs = await runCli([...args, '--out', two, '--jobs', '2'], fixture.env)
+    assert.equal(jobs.code, 0, jobs.stderr)
+    const [a, b] = [JSON.parse(single.stdout), JSON.parse(jobs.stdout)]
+    assert.deepEqual([b.rows, b.rows_scanned, b.shards], [a.rows, a.rows_scanned, a.shards])
+    const names = (summary: { files: string[] }, root: string) => summary.files.map((file) => file.slice(root.length)).sort()
+    assert.deepEqual(names(b, two), names(a, one))
+    const rows = (file: string) => duck(`SELECT * FROM read_parquet(${sqlString(file)})`)
+    for (const name of names(a, one)) assert.deepEqual(await rows(join(two, name)), await rows(join(one, name)), name)
+    const conflict = await runCli([...args, '--out', two, '--jobs', '2', '--worker', '0/2'], fixture.env)
+    assert.equal(conflict.code, ExitCode.usage)
   })
 })
 

@@ -2,10 +2,12 @@ import { Command, Option } from 'commander'
 import { resolve } from 'node:path'
 import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
-import { exportSelection, parseWorker, workerShare } from '../export.js'
-import type { ConversionStats } from '../sft/convert.js'
+import { exportSelection, parseWorker, workerFromEnv, workerShare } from '../export.js'
+import { runJobs } from '../jobs.js'
+import { addStats, emptyStats, type ConversionStats } from '../sft/convert.js'
 import { recipeNamed, recipes, resolveSftSettings, type SftSettings } from '../sft/recipes.js'
 import { writeRecipeFile } from '../sft/recipeFile.js'
+import type { PlanCounts } from '../sft/plan.js'
 import { prepareSft } from '../sft/setup.js'
 import { bucketLabels } from '../sft/tokens.js'
 import { resolveSources } from '../sources.js'
@@ -14,7 +16,7 @@ import { formatBytes, formatCount, formatDuration } from '../ui/format.js'
 import { note, printJson, warn, type Output } from '../ui/output.js'
 import { countProgress } from '../ui/progress.js'
 import { decodePool } from '../query/decodePool.js'
-import { parseSize } from '../values.js'
+import { parseCount, parseSize } from '../values.js'
 import {
   addHubOptions, addOutputOptions, addReadOptions, addRowOptions, addSelectionOptions, openHub, outputFormatFrom, positiveInteger, readOptionsFrom, rowSelectionFrom,
   selectionFrom, type HubFlags, type OutputFlags, type ReadFlags, type RowFlags, type SelectionFlags,
@@ -27,6 +29,7 @@ interface ExportFlags extends HubFlags, SelectionFlags, OutputFlags, RowFlags, R
   maxRowsPerFile?: string
   maxBytesPerFile?: string
   worker?: string
+  jobs?: string
   parseJson?: boolean
   recipe?: string
   dedup?: boolean
@@ -60,6 +63,7 @@ export function exportCommand(ctx: CommandContext): Command {
     .option('--max-bytes-per-file <size>', 'split outputs into parts of about SIZE (e.g. 500MB)')
     .option('--worker <i/n>', 'export only every n-th shard starting at i (0-based), for n machines in parallel')
     .option('--parse-json', 'JSONL: write messages and tools as nested JSON')
+    .option('--jobs <n>', 'run N workers (--worker 0/N … N-1/N) as processes on this machine, e.g. one per core; one summary for all')
     .option('--no-resume', 'redo every shard, even those an interrupted run completed')
     .addOption(new Option('--to <format>', `training format (JSONL): ${trainingFormats.join(' | ')}`).conflicts(['parseJson', 'columns']))
     .option('--recipe <name>', `published parameters: ${Object.keys(recipes).join(' | ')} (flags given override them)`)
@@ -84,7 +88,8 @@ Examples:
   coderforge export --split R2E_Gym --format parquet --out data/
   coderforge export --split SWE_Smith --reward 1 --to openai --out sft/          # TRL conversational JSONL
   coderforge export --split all --format jsonl --max-bytes-per-file 1GB --out jsonl/
-  coderforge export --split SWE_Smith --worker $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT --out out/
+  coderforge export --split SWE_Smith --worker 0/4 --out out/                  # shards 0, 4, 8… (the others: 1/4, 2/4, 3/4)
+  coderforge export --split all --format parquet --jobs 2 --out data/          # two worker processes on this machine
   coderforge export --split all --recipe swe-smith --out smith/                # reward 1, 3 per task, xml, 32K
   coderforge export --split all --reward 1 --to openai --arguments object --max-per-task 3 --seed 24 \\
       --val-fraction 0.05 --decontaminate --max-tokens 32768 --over-budget truncate --out sft/
@@ -95,7 +100,10 @@ Training formats are validated: rows whose messages do not parse, whose tool res
 earlier call, or that have an empty assistant turn are rejected and counted in the summary.
 Dedup, --max-per-task, --val-fraction and decontamination are decided from trajectory_id (and
 image) over the whole selection before anything is written, so --worker I/N shares add up to one run.
-A rerun into the same --out keeps the shards an interrupted run completed (same commit and options).`)
+A rerun into the same --out keeps the shards an interrupted run completed (same commit and options).
+In a Slurm job array or a Kubernetes Indexed Job, --worker defaults to the array task
+(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT; JOB_COMPLETION_INDEX of
+JOB_COMPLETIONS, which the Job spec sets), so the same command runs unchanged in every task.`)
   return command.action(async (files: string[], flags: ExportFlags) => {
     const out = ctx.output(flags)
     const recipe = flags.recipe === undefined ? undefined : recipeNamed(flags.recipe)
@@ -108,10 +116,20 @@ A rerun into the same --out keeps the shards an interrupted run completed (same 
     // export's --seed also seeds the per-task cap and the validation split
     const selection = rowSelectionFrom(flags, { seedHasOtherUses: true })
     if (selection.limit !== undefined || selection.sample !== undefined) throw new UsageError('--limit and --sample are for filter; export writes every selected row')
-    const worker = flags.worker === undefined ? undefined : parseWorker(flags.worker)
+    const jobs = flags.jobs === undefined ? 1 : parseCount(flags.jobs, '--jobs', 1)
+    if (jobs > 1 && flags.worker !== undefined) throw new UsageError('--jobs runs workers 0..N-1 itself: drop --worker, or drop --jobs to run one worker')
+    const worker = flags.worker === undefined ? (jobs > 1 ? undefined : workerFromEnv(ctx.env)) : parseWorker(flags.worker)
     const setup = await prepareSft(resolveSftSettings(explicitSettings(flags, command.getOptionValueSource('seed') === 'cli')))
     if (setup.settings.to && command.getOptionValueSource('format') === 'cli') throw new UsageError(`--to ${setup.settings.to} writes JSONL training records: drop --format ${flags.format}`)
     const read = readOptionsFrom(flags)
+    if (jobs > 1) {
+      const started = Date.now()
+      // each job takes its share of the cores for its decoding threads
+      const threads = flags.threads ?? String(Math.max(1, Math.floor(read.threads / jobs)))
+      const args = [...jobArguments(command, jobs), '--threads', threads]
+      const summaries = await runJobs({ args, jobs, env: ctx.env, signal: ctx.signal }) as ExportSummary[]
+      return printSummary(out, { ...mergeSummaries(summaries), seconds: (Date.now() - started) / 1000 })
+    }
     const hub = openHub(ctx, flags, out)
     const decoder = decodePool(read.threads)
     const started = Date.now()
@@ -144,7 +162,7 @@ A rerun into the same --out keeps the shards an interrupted run completed (same 
         progress?.stop()
       }
       const { report, plan, shards: sources } = result
-      if (sources.length === 0) warn(out, worker ? `worker ${flags.worker} has no shards (there are ${set.sources.length})` : 'the selection holds no shards')
+      if (sources.length === 0) warn(out, worker ? `worker ${worker.index}/${worker.count} has no shards (there are ${set.sources.length})` : 'the selection holds no shards')
       const recipeFile = settings.to || settings.recipe
         ? await writeRecipeFile(outDir, {
           // commander keeps the argv it parsed on the program (untyped)
@@ -157,27 +175,12 @@ A rerun into the same --out keeps the shards an interrupted run completed (same 
           rows: { scanned: report.rowsScanned, selected: report.rows },
         })
         : undefined
-      const seconds = (Date.now() - started) / 1000
-      const rejected = Object.values(report.rejected).reduce((a, b) => a + (b ?? 0), 0)
-      if (out.json) {
-        printJson(out, {
-          shards: sources.length, files: report.files.flatMap((file) => file.outputs), rows: report.rows, rows_scanned: report.rowsScanned,
-          rejected: report.rejected, bytes_fetched: set.bytesFetched(), seconds, worker: worker ?? null, resumed_shards: report.resumed,
-          ...(plan ? { plan: plan.counts } : {}), ...(settings.to ? { conversion: report.stats } : {}), ...(recipeFile ? { recipe_file: recipeFile } : {}),
-        })
-      } else {
-        note(out, `${formatCount(report.rows)} rows from ${sources.length} shards into ${report.files.reduce((n, f) => n + f.outputs.length, 0)} files in ${outDir} ` +
-          `(${formatDuration(seconds * 1000)}${set.bytesFetched() ? `, fetched ${formatBytes(set.bytesFetched())}` : ''}${report.resumed ? `, ${report.resumed} shards kept from an earlier run` : ''})`)
-        if (plan) {
-          const c = plan.counts
-          note(out, `planned over ${set.sources.length} shards: ${formatCount(c.selected)} selected, ${formatCount(c.decontaminated)} decontaminated, ` +
-            `${formatCount(c.duplicates)} duplicates, ${formatCount(c.capped)} over the per-task cap, ${formatCount(c.kept)} kept in ${formatCount(c.tasks)} tasks` +
-            `${settings.valFraction !== undefined ? ` (val: ${formatCount(c.valRows)} rows in ${formatCount(c.valTasks)} tasks)` : ''}`)
-        }
-        if (rejected) warn(out, `${formatCount(rejected)} trajectories rejected by the validator: ${Object.entries(report.rejected).map(([reason, n]) => `${reason} ${n}`).join(', ')}`)
-        if (settings.to) noteConversion(out, report.stats)
-        if (recipeFile) note(out, `parameters and counts in ${recipeFile}`)
-      }
+      printSummary(out, {
+        shards: sources.length, shards_total: set.sources.length, files: report.files.flatMap((file) => file.outputs), out: outDir, rows: report.rows,
+        rows_scanned: report.rowsScanned, rejected: report.rejected, bytes_fetched: set.bytesFetched(), seconds: (Date.now() - started) / 1000,
+        worker: worker ?? null, resumed_shards: report.resumed,
+        ...(plan ? { plan: plan.counts } : {}), ...(settings.to ? { conversion: report.stats } : {}), ...(recipeFile ? { recipe_file: recipeFile } : {}),
+      })
     } finally {
       await decoder.close()
       await hub.http.close()
@@ -206,6 +209,72 @@ function explicitSettings(flags: ExportFlags, seedGiven: boolean): Partial<SftSe
     overBudget: flags.overBudget as SftSettings['overBudget'] | undefined,
     chatTemplate: flags.chatTemplate,
   }
+}
+
+/** What an export run prints: its `--json` summary, or the same as lines. */
+export interface ExportSummary {
+  shards: number
+  shards_total: number
+  files: string[]
+  out: string
+  rows: number
+  rows_scanned: number
+  rejected: Partial<Record<string, number>>
+  bytes_fetched: number
+  seconds: number
+  worker: { index: number, count: number } | null
+  resumed_shards: number
+  plan?: PlanCounts
+  conversion?: ConversionStats
+  recipe_file?: string
+}
+
+function printSummary(out: Output, summary: ExportSummary): void {
+  if (out.json) return printJson(out, summary)
+  note(out, `${formatCount(summary.rows)} rows from ${summary.shards} shards into ${summary.files.length} files in ${summary.out} ` +
+    `(${formatDuration(summary.seconds * 1000)}${summary.bytes_fetched ? `, fetched ${formatBytes(summary.bytes_fetched)}` : ''}` +
+    `${summary.resumed_shards ? `, ${summary.resumed_shards} shards kept from an earlier run` : ''})`)
+  const c = summary.plan
+  if (c) {
+    note(out, `planned over ${summary.shards_total} shards: ${formatCount(c.selected)} selected, ${formatCount(c.decontaminated)} decontaminated, ` +
+      `${formatCount(c.duplicates)} duplicates, ${formatCount(c.capped)} over the per-task cap, ${formatCount(c.kept)} kept in ${formatCount(c.tasks)} tasks` +
+      `${c.valTasks || c.valRows ? ` (val: ${formatCount(c.valRows)} rows in ${formatCount(c.valTasks)} tasks)` : ''}`)
+  }
+  const rejected = Object.values(summary.rejected).reduce((a: number, b) => a + (b ?? 0), 0)
+  if (rejected) warn(out, `${formatCount(rejected)} trajectories rejected by the validator: ${Object.entries(summary.rejected).map(([reason, n]) => `${reason} ${n}`).join(', ')}`)
+  if (summary.conversion) noteConversion(out, summary.conversion)
+  if (summary.recipe_file) note(out, `parameters and counts in ${summary.recipe_file}`)
+}
+
+/** The export's own arguments less `--jobs`, as each job is to get them. */
+function jobArguments(command: Command, jobs: number): string[] {
+  // commander keeps the argv it parsed on the program (untyped)
+  const argv = ((command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? process.argv).slice(2)
+  const args: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--jobs') i++
+    else if (!argv[i]!.startsWith('--jobs=')) args.push(argv[i]!)
+  }
+  if (args.length === argv.length) throw new Error(`internal: --jobs ${jobs} not found in the arguments`)
+  return args
+}
+
+/** One summary for the jobs of a `--jobs` run: counts added up, the whole-selection plan taken once. */
+function mergeSummaries(summaries: ExportSummary[]): ExportSummary {
+  const merged: ExportSummary = { ...summaries[0]!, shards: 0, files: [], rows: 0, rows_scanned: 0, rejected: {}, bytes_fetched: 0, worker: null, resumed_shards: 0 }
+  const conversion = summaries[0]!.conversion && emptyStats()
+  for (const summary of summaries) {
+    merged.shards += summary.shards
+    merged.files.push(...summary.files)
+    merged.rows += summary.rows
+    merged.rows_scanned += summary.rows_scanned
+    merged.bytes_fetched += summary.bytes_fetched
+    merged.resumed_shards += summary.resumed_shards
+    for (const [reason, n] of Object.entries(summary.rejected)) merged.rejected[reason] = (merged.rejected[reason] ?? 0) + (n ?? 0)
+    if (conversion && summary.conversion) addStats(conversion, summary.conversion)
+  }
+  // each job writes recipe-worker-I-of-N.json beside the outputs
+  return { ...merged, conversion, recipe_file: summaries[0]!.recipe_file && summaries.map((summary) => summary.recipe_file).join(', ') }
 }
 
 function noteConversion(out: Output, stats: ConversionStats): void {

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
-import { extname } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { Worker, type MessagePort } from 'node:worker_threads'
+import { entryFor } from '../entry.js'
 import { CoderforgeError } from '../errors.js'
 import { runDecodeTask, type DecodeResult, type DecodeTask } from './decodeTask.js'
 
@@ -90,15 +90,15 @@ export function serveDecodeTasks(port: MessagePort): void {
 }
 
 /**
- * The script a decoding thread runs: the bundled CLI (one CommonJS file) starts itself with
- * {@link decodeWorkerData}; the sources and the tsc output start the module beside this one.
+ * The script a decoding thread runs: the bundled CLI starts itself with {@link decodeWorkerData};
+ * the sources and the tsc output start the module beside this one.
  */
 function workerScript(): { file: string | URL, workerData?: unknown, evaluate?: boolean } {
-  if (typeof __filename === 'string' && __filename.endsWith('.cjs')) return { file: __filename, workerData: decodeWorkerData }
-  const extension = extname(fileURLToPath(import.meta.url))
-  const worker = new URL(`./decodeWorker${extension}`, import.meta.url).href
-  if (extension !== '.ts') return { file: new URL(worker) }
+  const entry = entryFor('query/decodeWorker')
+  if (entry.bundled) return { file: entry.script, workerData: decodeWorkerData }
+  if (entry.execArgv.length === 0) return { file: entry.script }
   // the TypeScript sources (tests, tsx): Node 20 runs no --import loader for a thread's own entry, so register it first
   const tsx = import.meta.resolve('tsx/esm/api')
+  const worker = pathToFileURL(entry.script).href
   return { file: `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(worker)}) })`, evaluate: true }
 }
