@@ -9,6 +9,7 @@ import { decodePool, type DecodePool } from './decodePool.js'
 import type { OpenedSource } from '../sources.js'
 import type { CompiledPredicate } from './compile.js'
 import { sampleKeys } from './sample.js'
+import { cellAt } from '../parquet/intList.js'
 
 /** Matching rows of one piece of a file, in output order: decoded columns, or JSON lines encoded already. */
 export interface Match {
@@ -116,7 +117,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       report.rowsScanned += batch.numRows
       const rows = predicate.filterSmall(batch)
       if (rows.length) byGroup.set(batch.rowGroup, rows.map((row) => batch.rowStart + row))
-      if (options.sample) for (const row of rows) ids.set(batch.rowStart + row, String(batch.columns.trajectory_id![row]))
+      if (options.sample) for (const row of rows) ids.set(batch.rowStart + row, String(cellAt(batch.columns.trajectory_id, row)))
       if (stopped) break
     }
     return { source, byGroup, ids }
