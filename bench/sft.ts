@@ -19,6 +19,7 @@ import { readBatches } from '../src/parquet/rows.js'
 import { loadTokenCounter } from '../src/sft/tokens.js'
 import { startHub } from '../test/support/emulator/index.js'
 import { measure, root } from './support.js'
+import { cellAt } from '../src/parquet/intList.js'
 
 const { values } = parseArgs({ options: { profile: { type: 'string', default: 'realistic' } } })
 const profile = values.profile!
@@ -60,7 +61,7 @@ try {
   const source = await fileSource(file)
   const texts: string[] = []
   for await (const batch of readBatches(source, await readFooter(source), { columns: ['messages'] })) {
-    for (const value of batch.columns.messages!) texts.push(String(value))
+    for (let row = 0; row < batch.numRows; row++) texts.push(String(cellAt(batch.columns.messages, row)))
   }
   await source.close?.()
   const started = performance.now()

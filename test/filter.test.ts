@@ -17,6 +17,7 @@ import { closeSources, openSources } from '../src/sources.js'
 import { useFixtureHub } from './support/fixtureHub.js'
 import { finished, runCli, spawnCli, tempDir } from './support/cli.js'
 import { duck, sqlString } from './support/duckdb.js'
+import { cellAt } from '../src/parquet/intList.js'
 
 const manifest = readManifest('tiny')
 const splitGlob = (split: string, config = 'trajectories') => sqlString(join(repoDir('tiny'), config, `${split}-*.parquet`))
@@ -138,7 +139,7 @@ describe('filter', () => {
       let batches = 0
       await selectRows(opened, {
         predicate: compilePredicate(predicateFromFlags({ reward: '>=0' })), columns: ['trajectory_id', 'messages'], sliceBytes,
-        onMatch: async ({ batch, rows }) => { batches++; for (const row of rows) ids.push(batch!.columns.trajectory_id![row]) },
+        onMatch: async ({ batch, rows }) => { batches++; for (const row of rows) ids.push(cellAt(batch!.columns.trajectory_id, row)) },
       })
       await closeSources(opened)
       return { ids, batches }

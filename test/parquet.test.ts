@@ -5,7 +5,8 @@ import { readManifest, repoDir } from '../fixtures/index.js'
 import { describeFile } from '../src/parquet/describe.js'
 import { readFooter, footerGuess } from '../src/parquet/footer.js'
 import { findRow } from '../src/parquet/lookup.js'
-import { readBatches, type RowBatch } from '../src/parquet/rows.js'
+import { batchRows, readBatches, type RowBatch } from '../src/parquet/rows.js'
+import { cellAt } from '../src/parquet/intList.js'
 import { fileSource, type ByteSource } from '../src/parquet/source.js'
 import { parseMessages, repoOf, runOf, summarizeMessages, taskOf } from '../src/trajectory/messages.js'
 import { duck, sqlString } from './support/duckdb.js'
@@ -79,8 +80,8 @@ describe('parquet reader', () => {
     const [text] = await collect(readBatches(source, metadata, { columns: ['messages'] }))
     const [raw] = await collect(readBatches(source, metadata, { columns: ['messages'], rawStrings: true }))
     await source.close()
-    assert.ok(raw!.columns.messages![0] instanceof Uint8Array)
-    assert.equal(new TextDecoder().decode(raw!.columns.messages![0] as Uint8Array), text!.columns.messages![0])
+    assert.ok(cellAt(raw!.columns.messages, 0) instanceof Uint8Array)
+    assert.equal(new TextDecoder().decode(cellAt(raw!.columns.messages, 0) as Uint8Array), cellAt(text!.columns.messages, 0))
   })
 
   test('streaming holds at most two row groups: the one being read and the next being fetched', async () => {
@@ -190,5 +191,5 @@ async function collect<T>(iterator: AsyncIterable<T>): Promise<T[]> {
 }
 
 function toJsonRows(batch: RowBatch): Record<string, unknown>[] {
-  return Array.from({ length: batch.numRows }, (_, i) => Object.fromEntries(Object.entries(batch.columns).map(([k, v]) => [k, v[i]])))
+  return batchRows(batch)
 }

@@ -14,6 +14,7 @@ import { parseWhere, type Expr } from '../src/query/parse.js'
 import { canSkipRowGroup, planScan, type RowGroupMeta } from '../src/query/plan.js'
 import { sampleKeys, sampleRank } from '../src/query/sample.js'
 import { duck, sqlString } from './support/duckdb.js'
+import { cellAt } from '../src/parquet/intList.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'coderforge-query-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -567,7 +568,7 @@ describe('agrees with DuckDB', () => {
     for await (const batch of readBatches(source, metadata)) batches.strings!.push(batch)
     for await (const batch of readBatches(source, metadata, { rawStrings: true })) batches.bytes!.push(batch)
     await source.close()
-    assert.ok(batches.bytes![0]!.columns.trajectory_id![0] instanceof Uint8Array, 'raw bytes mode')
+    assert.ok(cellAt(batches.bytes![0]!.columns.trajectory_id, 0) instanceof Uint8Array, 'raw bytes mode')
 
     for (const [where, sql] of cases) {
       const expected = (await duck(`SELECT trajectory_id FROM read_parquet(${sqlString(path)}, file_row_number = true) WHERE ${sql} ORDER BY file_row_number`)).map((row) => row.trajectory_id)

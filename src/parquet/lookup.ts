@@ -2,6 +2,7 @@ import type { FileMetaData } from 'hyparquet'
 import { compareText } from '../query/text.js'
 import { readBatches } from './rows.js'
 import type { ByteSource } from './source.js'
+import { cellAt } from './intList.js'
 
 /** A file to search, with its footer already read. */
 export interface OpenFile {
@@ -30,8 +31,9 @@ export async function findRow(files: OpenFile[], column: string, key: string): P
     if (candidates.length === 0) continue
     for await (const batch of readBatches(file.source, file.metadata, { columns: [column], rowGroups: candidates })) {
       rowGroupsRead++
-      const at = batch.columns[column]!.indexOf(key)
-      if (at !== -1) return { file, rowGroup: batch.rowGroup, row: batch.rowStart + at, rowGroupsRead }
+      for (let at = 0; at < batch.numRows; at++) {
+        if (cellAt(batch.columns[column], at) === key) return { file, rowGroup: batch.rowGroup, row: batch.rowStart + at, rowGroupsRead }
+      }
     }
   }
   return undefined

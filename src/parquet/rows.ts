@@ -1,16 +1,10 @@
-import * as zlib from 'node:zlib'
-import { parquetRead, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet'
-import { compressors as bundledCompressors } from 'hyparquet-compressors'
+import { parquetRead, readOffsetIndex, type AsyncBuffer, type FileMetaData } from 'hyparquet'
 import { CoderforgeError } from '../errors.js'
 import { mergeRanges, type Range } from '../fetch/spans.js'
+import { compressors, loadZstd } from './codecs.js'
+import { cellAt, isIntList, type Column } from './intList.js'
+import { decodeIntList, intListLayout, type IntListPages } from './intListDecode.js'
 import { withHeldBytes, type ByteSource } from './source.js'
-
-/** Decompressors for every Parquet codec; native zstd when this Node has it (22.15+), else fzstd. */
-const { zstdDecompressSync } = zlib as { zstdDecompressSync?: (input: Uint8Array) => Buffer }
-export const compressors: Compressors = {
-  ...bundledCompressors,
-  ...(zstdDecompressSync ? { ZSTD: (input: Uint8Array) => new Uint8Array(zstdDecompressSync(input)) } : {}),
-}
 
 /** Rows of one row group (or one slice of a huge row group), column-oriented. */
 export interface RowBatch {
@@ -19,8 +13,8 @@ export interface RowBatch {
   /** Index of the batch's first row in the file. */
   rowStart: number
   numRows: number
-  /** Requested columns, each with `numRows` values. */
-  columns: Record<string, unknown[]>
+  /** Requested columns, each with `numRows` values (list<int> columns flat, see intList.ts). */
+  columns: Record<string, Column>
 }
 
 /** Options for {@link readBatches}. */
@@ -116,7 +110,7 @@ export async function* readPieces(source: ByteSource, metadata: FileMetaData, op
 }
 
 /** Decode a piece from its chunk bytes (see {@link readPieces}). */
-export function decodePieceBytes(metadata: FileMetaData, columns: string[], { piece, byteLength, spans }: PieceBytes, rawStrings = false): Promise<Record<string, unknown[]>> {
+export function decodePieceBytes(metadata: FileMetaData, columns: string[], { piece, byteLength, spans }: PieceBytes, rawStrings = false): Promise<Record<string, Column>> {
   return decodePiece(spanBuffer(byteLength, spans), metadata, columns, { ...piece, indexed: false }, rawStrings)
 }
 
@@ -129,14 +123,27 @@ function checkColumns(source: ByteSource, metadata: FileMetaData, wanted: string
   return columns
 }
 
+/** An AsyncBuffer that can also lend bytes without copying them. */
+interface ViewBuffer extends AsyncBuffer {
+  view?(start: number, end: number): Uint8Array
+}
+
 /** An AsyncBuffer answering from spans alone: a piece's chunk bytes away from the file. */
-function spanBuffer(size: number, spans: PieceBytes['spans']): AsyncBuffer {
+function spanBuffer(size: number, spans: PieceBytes['spans']): ViewBuffer {
+  const find = (start: number, end: number) => {
+    const span = spans.find((s) => s.start <= start && end <= s.start + s.bytes.byteLength)
+    if (!span) throw new CoderforgeError(`internal: bytes ${start}-${end} are not among the piece's chunks`)
+    return span
+  }
   return {
     byteLength: size,
     slice(start, end = size) {
-      const span = spans.find((s) => s.start <= start && end <= s.start + s.bytes.byteLength)
-      if (!span) throw new CoderforgeError(`internal: bytes ${start}-${end} are not among the piece's chunks`)
+      const span = find(start, end)
       return span.bytes.slice(start - span.start, end - span.start)
+    },
+    view(start, end) {
+      const span = find(start, end)
+      return new Uint8Array(span.bytes, start - span.start, end - start)
     },
   }
 }
@@ -198,12 +205,25 @@ function planPieces(metadata: FileMetaData, columns: string[], options: ReadOpti
   return pieces
 }
 
-async function decodePiece(file: AsyncBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings = false): Promise<Record<string, unknown[]>> {
-  const chunks = new Map<string, { rowStart: number, data: ArrayLike<unknown> }[]>(columns.map((name) => [name, []]))
+/**
+ * Decode a piece's columns: list<int> columns through the flat fast path (intListDecode.ts), the rest,
+ * and any chunk the fast path does not cover, through hyparquet.
+ */
+async function decodePiece(file: ViewBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings = false): Promise<Record<string, Column>> {
+  await loadZstd()
+  const result: Record<string, Column> = {}
+  for (const name of columns) {
+    const layout = intListLayout(metadata.schema, name)
+    const decoded = layout && decodeIntList(await intListPages(file, metadata, name, piece), layout, compressors)
+    if (decoded) result[name] = decoded
+  }
+  const rest = columns.filter((name) => !result[name])
+  if (rest.length === 0) return result
+  const chunks = new Map<string, { rowStart: number, data: ArrayLike<unknown> }[]>(rest.map((name) => [name, []]))
   await parquetRead({
     file,
     metadata,
-    columns,
+    columns: rest,
     rowStart: piece.start,
     rowEnd: piece.end,
     compressors,
@@ -211,7 +231,6 @@ async function decodePiece(file: AsyncBuffer, metadata: FileMetaData, columns: s
     parsers: rawStrings ? { stringFromBytes: (bytes: Uint8Array) => bytes } : undefined,
     onChunk: ({ columnName, columnData, rowStart }) => { chunks.get(columnName)?.push({ rowStart, data: columnData }) },
   })
-  const result: Record<string, unknown[]> = {}
   for (const [name, parts] of chunks) {
     const values = new Array<unknown>(piece.end - piece.start)
     for (const { rowStart, data } of parts) {
@@ -220,7 +239,38 @@ async function decodePiece(file: AsyncBuffer, metadata: FileMetaData, columns: s
     }
     result[name] = values
   }
-  return result
+  // schema order, whichever path decoded a column
+  return Object.fromEntries(columns.map((name) => [name, result[name]!]))
+}
+
+/**
+ * The pages of a list<int> column chunk a piece needs: through the offset index for a slice that has
+ * one (the dictionary page and the slice's own pages), else the whole chunk.
+ */
+async function intListPages(file: ViewBuffer, metadata: FileMetaData, column: string, piece: Piece): Promise<IntListPages> {
+  const group = metadata.row_groups[piece.rowGroup]!
+  const chunk = group.columns.find((c) => c.meta_data?.path_in_schema[0] === column)!
+  const meta = chunk.meta_data!
+  const groupStart = metadata.row_groups.slice(0, piece.rowGroup).reduce((sum, g) => sum + Number(g.num_rows), 0)
+  const [start, end, rows] = [piece.start - groupStart, piece.end - groupStart, Number(group.num_rows)]
+  const chunkStart = Number(meta.dictionary_page_offset || meta.data_page_offset)
+  const bytes = async (from: number, to: number) => file.view?.(from, to) ?? new Uint8Array(await file.slice(from, to))
+  if (piece.sliced && piece.indexed && chunk.offset_index_offset !== undefined && chunk.offset_index_length) {
+    const indexAt = Number(chunk.offset_index_offset)
+    const index = await bytes(indexAt, indexAt + chunk.offset_index_length)
+    const pages = readOffsetIndex({ view: new DataView(index.buffer, index.byteOffset, index.byteLength), offset: 0 }).page_locations
+    const rowOf = (page: number) => (page < pages.length ? Number(pages[page]!.first_row_index) : rows)
+    let first = 0
+    while (rowOf(first + 1) <= start) first++
+    let last = first
+    while (rowOf(last + 1) < end) last++
+    const from = Number(pages[first]!.offset)
+    const to = Number(pages[last]!.offset) + pages[last]!.compressed_page_size
+    const dictionaryEnd = Number(pages[0]!.offset)
+    const segments = [...(dictionaryEnd > chunkStart ? [await bytes(chunkStart, dictionaryEnd)] : []), await bytes(from, to)]
+    return { segments, codec: meta.codec, start: start - rowOf(first), end: end - rowOf(first), rows: rowOf(last + 1) - rowOf(first) }
+  }
+  return { segments: [await bytes(chunkStart, chunkStart + Number(meta.total_compressed_size))], codec: meta.codec, start, end, rows }
 }
 
 /** Byte ranges of the selected columns' chunks in one row group, merged where they touch. */
@@ -241,7 +291,12 @@ export function batchRows(batch: RowBatch, order = Object.keys(batch.columns)): 
   const rows: Record<string, unknown>[] = []
   for (let i = 0; i < batch.numRows; i++) {
     const row: Record<string, unknown> = {}
-    for (const name of order) row[name] = batch.columns[name]![i]
+    for (const name of order) {
+      const column = batch.columns[name]!
+      const value = cellAt(column, i)
+      // row objects are for display: a list<int> cell becomes a plain array, as hyparquet would return it
+      row[name] = isIntList(column) && value ? Array.from(value as ArrayLike<unknown>) : value
+    }
     rows.push(row)
   }
   return rows

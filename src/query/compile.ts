@@ -13,10 +13,11 @@ import { fields } from './fields.js'
 import type { CompareOp, Expr, Value } from './parse.js'
 import { canSkipRowGroup, isLarge, planScan, type RowGroupMeta, type ScanPlan } from './plan.js'
 import { compareText, wildcardRegExp } from './text.js'
+import { cellAt, type Column } from '../parquet/intList.js'
 
 /** Rows in columns. String columns may hold JS strings or UTF-8 bytes; numbers may be bigints. */
 export interface Batch {
-  columns: Record<string, ArrayLike<unknown> | undefined>
+  columns: Record<string, Column | undefined>
   numRows: number
 }
 
@@ -241,15 +242,15 @@ class RowValues {
   }
 }
 
-function columnReader(column: ArrayLike<unknown> | undefined, type: 'string' | 'number'): Reader {
+function columnReader(column: Column | undefined, type: 'string' | 'number'): Reader {
   if (!column) return () => null
   return type === 'number'
     ? (row) => {
-      const value = column[row]
+      const value = cellAt(column, row)
       return value === null || value === undefined ? null : Number(value)
     }
     : (row) => {
-      const value = column[row]
+      const value = cellAt(column, row)
       if (value === null || value === undefined) return null
       return value instanceof Uint8Array ? utf8.decode(value) : String(value)
     }

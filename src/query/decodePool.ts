@@ -4,6 +4,7 @@ import { Worker, type MessagePort } from 'node:worker_threads'
 import { entryFor } from '../entry.js'
 import { CoderforgeError } from '../errors.js'
 import { runDecodeTask, type DecodeResult, type DecodeTask } from './decodeTask.js'
+import { transferables } from '../parquet/intList.js'
 
 /** Runs phase-2 decode tasks, on worker threads or on this one. */
 export interface DecodePool {
@@ -80,7 +81,8 @@ export function decodePool(threads = defaultThreads): DecodePool {
 export function serveDecodeTasks(port: MessagePort): void {
   port.on('message', (task: DecodeTask) => {
     runDecodeTask(task).then(
-      (result) => port.postMessage({ result }, result.encoded ? [result.encoded.bytes.buffer as ArrayBuffer] : []),
+      // encoded lines and list<int> columns move to the main thread; the rest is copied
+      (result) => port.postMessage({ result }, [...(result.encoded ? [result.encoded.bytes.buffer as ArrayBuffer] : []), ...transferables(result.columns)]),
       (error: unknown) => port.postMessage({ error: {
         message: error instanceof Error ? error.message : String(error),
         exitCode: error instanceof CoderforgeError ? error.exitCode : 1,

@@ -3,6 +3,7 @@ import { decodePieceBytes, type PieceBytes } from '../parquet/rows.js'
 import { encodeJsonlRows, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
 import { compilePredicate, type CompiledPredicate } from './compile.js'
 import type { Expr } from './parse.js'
+import type { Column } from '../parquet/intList.js'
 
 /** One piece of phase 2, as plain data so that another thread can run it. */
 export interface DecodeTask {
@@ -23,7 +24,7 @@ export interface DecodeTask {
 export interface DecodeResult {
   rows: number[]
   encoded?: EncodedRows
-  columns?: Record<string, unknown[]>
+  columns?: Record<string, Column>
 }
 
 /** Compiled predicates by expression, so a thread compiles each once. */

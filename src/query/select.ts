@@ -10,6 +10,7 @@ import { orderedWindow } from './orderedWindow.js'
 import type { OpenedSource } from '../sources.js'
 import type { CompiledPredicate } from './compile.js'
 import { sampleKeys } from './sample.js'
+import { cellAt } from '../parquet/intList.js'
 
 /** Matching rows of one piece of a file, in output order: decoded columns, or JSON lines encoded already. */
 export interface Match {
@@ -138,7 +139,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       candidates.scanned += batch.numRows
       const rows = predicate.filterSmall(batch)
       if (rows.length) byGroup.set(batch.rowGroup, rows.map((row) => batch.rowStart + row))
-      if (options.sample) for (const row of rows) ids.set(batch.rowStart + row, String(batch.columns.trajectory_id![row]))
+      if (options.sample) for (const row of rows) ids.set(batch.rowStart + row, String(cellAt(batch.columns.trajectory_id, row)))
       if (stopped) break
     }
     return candidates

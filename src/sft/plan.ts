@@ -6,6 +6,7 @@ import { taskOf } from '../trajectory/messages.js'
 import { isExcluded, type Exclusions } from './decontaminate.js'
 import { seededHash } from './hash.js'
 import { sideOf, type Side } from './valSplit.js'
+import { cellAt } from '../parquet/intList.js'
 
 /** Options for {@link planSelection}: the steps decided from small columns over the whole selection. */
 export interface PlanOptions {
@@ -77,9 +78,9 @@ export async function planSelection(sources: SourceRef[], options: PlanOptions):
       if (groups.length === 0) return scan
       for await (const batch of readBatches(source.source, source.metadata, { columns, rowGroups: groups })) {
         for (const row of predicate.filterSmall(batch)) {
-          const id = String(batch.columns.trajectory_id![row])
+          const id = String(cellAt(batch.columns.trajectory_id, row))
           scan.selected++
-          const imageName = batch.columns.image?.[row]
+          const imageName = cellAt(batch.columns.image, row)
           if (options.exclusions && isExcluded(options.exclusions, id, taskOf(id), typeof imageName === 'string' ? imageName : undefined)) scan.excluded++
           else scan.ids.push(id)
         }
@@ -158,7 +159,7 @@ export function keptPredicate(predicate: CompiledPredicate, kept: Map<string, Si
     canSkip: (group) => kept.size === 0 || predicate.canSkip(group),
     filterSmall: (batch, rows) => {
       const ids = batch.columns.trajectory_id!
-      return predicate.filterSmall(batch, rows).filter((row) => keep(String(ids[row])))
+      return predicate.filterSmall(batch, rows).filter((row) => keep(String(cellAt(ids, row))))
     },
   }
 }

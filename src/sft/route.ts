@@ -2,6 +2,7 @@ import type { ColumnBatch } from '../sinks/jsonl.js'
 import type { RowSink } from '../sinks/output.js'
 import { cellText } from '../sinks/training.js'
 import type { Side } from './valSplit.js'
+import { cellAt, columnLength } from '../parquet/intList.js'
 
 /**
  * One sink per side (train / val): each row goes to the side the plan gave its trajectory_id.
@@ -12,11 +13,11 @@ export function sideRouter(sides: Map<string, Side>, sinks: Record<Side, RowSink
   return {
     get rows() { return rows },
     async write(batch: ColumnBatch, selected?: ArrayLike<number>) {
-      const all = selected ?? Array.from({ length: batch.columns.trajectory_id?.length ?? 0 }, (_, i) => i)
+      const all = selected ?? Array.from({ length: batch.columns.trajectory_id ? columnLength(batch.columns.trajectory_id) : 0 }, (_, i) => i)
       const bySide: Record<Side, number[]> = { train: [], val: [] }
       for (let k = 0; k < all.length; k++) {
         const row = all[k]!
-        bySide[sides.get(cellText(batch.columns.trajectory_id?.[row]) ?? '') ?? 'train'].push(row)
+        bySide[sides.get(cellText(cellAt(batch.columns.trajectory_id, row)) ?? '') ?? 'train'].push(row)
       }
       for (const side of ['train', 'val'] as const) if (bySide[side].length) await sinks[side].write(batch, bySide[side])
       rows += all.length

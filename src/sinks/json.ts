@@ -129,6 +129,33 @@ function writeJsonArray(out: ByteBuffer, items: ArrayLike<unknown>): void {
   writeByte(out, 93)
 }
 
+/** Append a JSON array of int32 values (a list<int> row): digits straight into the buffer, no string per value. */
+export function writeJsonInt32Array(out: ByteBuffer, values: Int32Array): void {
+  reserve(out, values.length * 12 + 2) // '-2147483648,' is the longest
+  const dst = out.bytes
+  let o = out.length
+  dst[o++] = 91
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) dst[o++] = 44
+    let value = values[i]!
+    if (value < 0) {
+      dst[o++] = 45
+      value = -value
+    }
+    let end = o + 1
+    for (let bound = 10; value >= bound; bound *= 10) end++
+    o = end
+    let p = end
+    do {
+      const digit = value % 10
+      dst[--p] = 48 + digit
+      value = (value - digit) / 10
+    } while (value > 0)
+  }
+  dst[o++] = 93
+  out.length = o
+}
+
 /** Append ASCII text (numbers, literals, punctuation). */
 export function writeAscii(out: ByteBuffer, text: string): void {
   reserve(out, text.length)

@@ -3,10 +3,11 @@ import { finished } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
 import { openAtomicFile, type AtomicFile } from './atomicFile.js'
 import { byteBuffer, writeAscii, writeBytes, writeJsonStringBytes, writeJsonValue, type ByteBuffer } from './json.js'
+import { cellAt, columnLength, type Column } from '../parquet/intList.js'
 
 /** Columns of a decoded row group (or slice), keyed by column name, all of the same length. */
 export interface ColumnBatch {
-  columns: Record<string, ArrayLike<unknown>>
+  columns: Record<string, Column>
 }
 
 /** Options for {@link openJsonlSink}. */
@@ -54,13 +55,13 @@ const flushThreshold = 4 * 1024 * 1024
 const textEncoder = new TextEncoder()
 
 /** A function writing one row of `columns` as a JSON line into `out`. */
-export function jsonlRowWriter(encoding: JsonlEncoding): (out: ByteBuffer, columns: Record<string, ArrayLike<unknown> | undefined>, row: number) => void {
+export function jsonlRowWriter(encoding: JsonlEncoding): (out: ByteBuffer, columns: Record<string, Column | undefined>, row: number) => void {
   const prefixes = encoding.columns.map((name, i) => textEncoder.encode(`${i === 0 ? '{' : ','}${JSON.stringify(name)}:`))
   const nested = encoding.columns.map((name) => encoding.nestedJson?.includes(name) ?? false)
   return (out, columns, row) => {
     for (let c = 0; c < encoding.columns.length; c++) {
       writeBytes(out, prefixes[c]!)
-      writeCell(out, columns[encoding.columns[c]!]?.[row], nested[c]!)
+      writeCell(out, cellAt(columns[encoding.columns[c]!], row), nested[c]!)
     }
     writeAscii(out, '}\n')
   }
@@ -111,7 +112,8 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
     get rows() { return rows },
     get bytes() { return bytes },
     async write(batch, selected) {
-      const count = selected ? selected.length : (batch.columns[options.columns[0]!]?.length ?? 0)
+      const first = batch.columns[options.columns[0]!]
+      const count = selected ? selected.length : (first ? columnLength(first) : 0)
       for (let k = 0; k < count; k++) {
         writeRow(out, batch.columns, selected ? selected[k]! : k)
         rows++

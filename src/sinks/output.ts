@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream'
 import { UsageError } from '../errors.js'
 import { openJsonlSink, sliceEncoded, type ColumnBatch, type EncodedRows } from './jsonl.js'
 import { openParquetSink } from './parquet.js'
+import { columnLength } from '../parquet/intList.js'
 
 /** Anything rows can be written to. */
 export interface RowSink {
@@ -115,7 +116,7 @@ export function rollingSink(options: RollingOptions): RowSink & { parts: number 
     get rows() { return rows },
     get parts() { return parts },
     async write(batch, selected) {
-      const all = selected ?? Array.from({ length: (Object.values(batch.columns)[0]?.length ?? 0) }, (_, i) => i)
+      const all = selected ?? Array.from({ length: columnLength(Object.values(batch.columns)[0] ?? []) }, (_, i) => i)
       await writeParts(all.length, undefined, (sink, from, to) => sink.write(batch, Array.prototype.slice.call(all, from, to) as number[]))
     },
     async writeEncoded(encoded) {

@@ -3,6 +3,7 @@ import { ByteWriter, ParquetWriter } from 'hyparquet-writer'
 import { snappyCompressor } from 'hysnappy'
 import { openAtomicFile, type AtomicFile } from './atomicFile.js'
 import type { ColumnBatch } from './jsonl.js'
+import { cellAt, columnLength } from '../parquet/intList.js'
 
 // one WASM instance for the whole run (hysnappy's snappyCompress() instantiates one per call), made on first use
 let compressor: ((input: Uint8Array) => Uint8Array) | undefined
@@ -43,7 +44,8 @@ export async function openParquetSink(options: ParquetSinkOptions): Promise<Parq
     get rows() { return rows },
     get bytes() { return writer.offset },
     async write(batch, selected) {
-      const count = selected ? selected.length : (batch.columns[topLevel[0]!.name]?.length ?? 0)
+      const first = batch.columns[topLevel[0]!.name]
+      const count = selected ? selected.length : (first ? columnLength(first) : 0)
       if (count === 0) return
       const columnData = topLevel.map(({ name, int64 }) => {
         const source = batch.columns[name]
@@ -51,8 +53,8 @@ export async function openParquetSink(options: ParquetSinkOptions): Promise<Parq
         const data = new Array<unknown>(count)
         let textBytes = 0
         for (let k = 0; k < count; k++) {
-          const value = source[selected ? selected[k]! : k]
-          data[k] = int64 ? toBigInts(value) : value
+          const value = cellAt(source, selected ? selected[k]! : k)
+          data[k] = toWriterValue(value, int64)
           if (typeof value === 'string' || value instanceof Uint8Array) textBytes += value.length
         }
         // large text cells (messages): dictionary attempts and min/max over them are pure cost
@@ -144,8 +146,11 @@ function projectSchema(schema: SchemaElement[], columns: string[] | undefined): 
   return [{ ...schema[0]!, num_children: roots }, ...kept]
 }
 
-function toBigInts(value: unknown): unknown {
-  if (typeof value === 'number') return BigInt(value)
-  if (Array.isArray(value)) return value.map(toBigInts)
+/** A cell as hyparquet-writer takes it: lists as JS arrays (a list<int> view too), INT64 leaves as bigint. */
+function toWriterValue(value: unknown, int64: boolean): unknown {
+  if (typeof value === 'number') return int64 ? BigInt(value) : value
+  if (Array.isArray(value)) return value.map((item) => toWriterValue(item, int64))
+  if (value instanceof Int32Array) return int64 ? Array.from(value, BigInt) : Array.from(value)
+  if (value instanceof BigInt64Array) return Array.from(value)
   return value
 }

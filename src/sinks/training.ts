@@ -1,6 +1,7 @@
 import { convertRow, type ConversionStats, type ConvertOptions } from '../sft/convert.js'
 import { openJsonlSink, type ColumnBatch } from './jsonl.js'
 import type { RowSink } from './output.js'
+import { cellAt, columnLength } from '../parquet/intList.js'
 
 /** A sink that converts trajectory rows to a training format, counting what each step changed or rejected. */
 export interface TrainingSink extends RowSink {
@@ -25,11 +26,11 @@ export async function openTrainingSink(options: { path: string, convert: Convert
     stats,
     async write(batch: ColumnBatch, rows?: ArrayLike<number>) {
       const records: unknown[] = []
-      const count = rows ? rows.length : (batch.columns.messages?.length ?? 0)
+      const count = rows ? rows.length : (batch.columns.messages ? columnLength(batch.columns.messages) : 0)
       for (let k = 0; k < count; k++) {
         const row = rows ? rows[k]! : k
-        const id = cellText(batch.columns.trajectory_id?.[row]) ?? undefined
-        const record = convertRow(cellText(batch.columns.messages?.[row]), cellText(batch.columns.tools?.[row]), id, options.convert, stats)
+        const id = cellText(cellAt(batch.columns.trajectory_id, row)) ?? undefined
+        const record = convertRow(cellText(cellAt(batch.columns.messages, row)), cellText(cellAt(batch.columns.tools, row)), id, options.convert, stats)
         if (record) records.push(record)
       }
       await sink.writeRecords(records)

@@ -1,5 +1,6 @@
 import type { TrajectorySummary } from '../trajectory/messages.js'
 import { distribution, passAtK, type Distribution } from './distribution.js'
+import { cellAt, type Column } from '../parquet/intList.js'
 
 /** How to read identifiers and messages; injected so one definition serves filter and stats. */
 export interface StatsHelpers {
@@ -12,7 +13,7 @@ export interface StatsHelpers {
 
 /** A decoded batch of rows, column-oriented. */
 export interface StatsBatch {
-  columns: Record<string, ArrayLike<unknown> | undefined>
+  columns: Record<string, Column | undefined>
   numRows: number
 }
 
@@ -81,8 +82,8 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
     const { columns } = batch
     const ids = columns.trajectory_id
     for (let row = 0; row < batch.numRows; row++) {
-      const id = ids ? text(ids[row]) : undefined
-      const reward = columns.reward ? columns.reward[row] : undefined
+      const id = ids ? text(cellAt(ids, row)) : undefined
+      const reward = columns.reward ? cellAt(columns.reward, row) : undefined
       if (columns.reward) {
         increment(rewards, reward === null || reward === undefined ? 'null' : formatReward(Number(reward)))
         if (typeof reward === 'number') {
@@ -90,9 +91,9 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
           rewardCount++
         }
       }
-      if (columns.finish_reason) increment(finishReasons, text(columns.finish_reason[row]) ?? 'null')
-      if (columns.license) increment(licenses, text(columns.license[row]) ?? 'null')
-      const image = columns.image ? text(columns.image[row]) : undefined
+      if (columns.finish_reason) increment(finishReasons, text(cellAt(columns.finish_reason, row)) ?? 'null')
+      if (columns.license) increment(licenses, text(cellAt(columns.license, row)) ?? 'null')
+      const image = columns.image ? text(cellAt(columns.image, row)) : undefined
       if (image !== undefined) increment(images, image)
       if (id !== undefined) {
         const repo = helpers.repoOf(id, image)
@@ -107,11 +108,11 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
         tasks.set(task, entry)
       }
       if (options.deep && columns.messages && helpers.summarizeMessages) {
-        const messages = text(columns.messages[row])
+        const messages = text(cellAt(columns.messages, row))
         if (messages !== undefined) addDeep(helpers.summarizeMessages(messages))
       }
-      if (columns.input_ids) tokens.input.push((columns.input_ids[row] as ArrayLike<unknown> | null)?.length ?? 0)
-      if (columns.labels) tokens.trainable.push(countTrainable(columns.labels[row] as ArrayLike<unknown> | null))
+      if (columns.input_ids) tokens.input.push((cellAt(columns.input_ids, row) as ArrayLike<unknown> | null)?.length ?? 0)
+      if (columns.labels) tokens.trainable.push(countTrainable(cellAt(columns.labels, row) as ArrayLike<unknown> | null))
     }
     rows += batch.numRows
   }
