@@ -68,6 +68,16 @@ export class NetworkError extends CoderforgeError {
   }
 }
 
+/**
+ * HF_HUB_OFFLINE is set and the cache cannot answer: names what is missing and both ways out
+ * (download it while online, or unset the variable).
+ */
+export class OfflineError extends CoderforgeError {
+  constructor(what: string, fix = 'download it first, or unset HF_HUB_OFFLINE') {
+    super(`HF_HUB_OFFLINE is set and ${what}: ${fix}`, ExitCode.failure)
+  }
+}
+
 /** Downloaded bytes do not match the sha256 the Hub published for the file. */
 export class IntegrityError extends CoderforgeError {
   readonly path: string

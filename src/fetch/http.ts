@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pLimit from 'p-limit'
-import { InterruptedError, NetworkError } from '../errors.js'
+import { InterruptedError, NetworkError, OfflineError } from '../errors.js'
 import { VERSION } from '../version.js'
 import { responseError, type ErrorContext } from './errors.js'
 import { createTransport } from './transport.js'
@@ -26,6 +26,8 @@ export interface HttpClientOptions {
   /** Environment for proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); default process.env. */
   env?: NodeJS.ProcessEnv
   signal?: AbortSignal
+  /** HF_HUB_OFFLINE: refuse every request before a socket is opened (the last line of defence). */
+  offline?: boolean
   /** Called before every retry, for progress displays and logs. */
   onRetry?: (event: RetryEvent) => void
 }
@@ -135,6 +137,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   function attempt<T>(url: string, init: HttpRequest, consume: (res: IncomingMessage) => Promise<T>): Promise<T> {
     return limit(async () => {
       throwIfAborted(signal)
+      if (options.offline) throw new OfflineError(`${new URL(url).origin} would have to be asked for ${new URL(url).pathname}`, 'unset HF_HUB_OFFLINE')
       stats.requests++
       const res = await transport.send(url, {
         method: init.method ?? 'GET',
