@@ -213,6 +213,7 @@ describe('download', () => {
       const failed = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith'], isolatedEnv(fresh.path, { HF_ENDPOINT: hub.endpoint }))
       assert.equal(failed.code, ExitCode.failure)
       assert.match(failed.stderr, /error: trajectories\/SWE_Smith-00000-of-00002\.parquet: sha256 mismatch after a second download/)
+      assert.equal(failed.stderr.match(/downloading it again/g)?.length, 1, 'one retry, one line saying so')
       const cache = repoCache(join(fresh.path, 'hf', 'hub'), blobRepo)
       assert.ok(!existsSync(cache.blob(sha256(big[0]!))), 'the bad file was not kept')
       assert.ok(existsSync(cache.blob(sha256(big[1]!))), 'the good file is intact')
