@@ -7,6 +7,7 @@ import { repoDir } from '../fixtures/index.js'
 import { ExitCode } from '../src/errors.js'
 import { useFixtureHub } from './support/fixtureHub.js'
 import { runCli } from './support/cli.js'
+import { duck, sqlString } from './support/duckdb.js'
 
 const fixture = useFixtureHub()
 const shard = join(repoDir('tiny'), 'trajectories', 'SWE_Smith-00000-of-00003.parquet')
@@ -82,5 +83,41 @@ describe('Hub answers that are not what a Hub sends', () => {
     const bad = await runCli(['stats', '--split', 'SWE_Smith'], { ...fixture.env, HF_HUB_ETAG_TIMEOUT: '10s' })
     assert.equal(bad.code, ExitCode.usage)
     assert.match(bad.stderr, /HF_HUB_ETAG_TIMEOUT/)
+  })
+})
+
+describe('rows and selections a command cannot use', () => {
+  test('a predicate on a column the config lacks: one line, exit 2, over one shard or several, local or remote', async () => {
+    const tokenized = join(repoDir('tiny'), 'trajectories-tokenized_qwencoder')
+    for (const args of [
+      ['filter', '--split', 'SWE_Smith', '--config', 'tokenized', '--license', 'MIT', '-o', '-'],
+      ['filter', '--split', 'SWE_Smith', '--config', 'tokenized', '--shards', '0', '--license', 'MIT', '-o', '-'],
+      ['filter', '--split', 'SWE_Smith,R2E_Gym', '--config', 'tokenized', '--min-turns', '3', '-o', '-'],
+      ['filter', join(tokenized, 'SWE_Smith-*.parquet'), '--where', "license = 'MIT' or reward > 0", '-o', '-'],
+      ['export', '--split', 'SWE_Smith', '--config', 'tokenized', '--uses-tool', 'think', '--format', 'jsonl', '--out', join(fixture.home, 'no-column')],
+    ]) {
+      const result = await runCli(args, fixture.env)
+      assert.equal(result.code, ExitCode.usage, `${args.join(' ')}: ${result.stderr}`)
+      assertOneLine(result.stderr, /^error: \S+SWE_Smith-00000-of-00003\.parquet has no column '(license|messages)' \(the predicate reads it; columns: trajectory_id, reward, /)
+      assert.equal(result.stdout, '')
+    }
+  })
+
+  test('stats --deep counts rows whose messages is not JSON, as filter and export go past them', async () => {
+    const file = join(fixture.home, 'bad-json.parquet')
+    const [{ ids }] = await duck(`SELECT count(*)::INTEGER AS ids FROM read_parquet(${sqlString(shard)})`) as [{ ids: number }]
+    await duck(`COPY (SELECT * REPLACE (CASE WHEN row_number() OVER () IN (2, 5) THEN '[{"role": "user", oops' ELSE messages END AS messages)
+      FROM read_parquet(${sqlString(shard)})) TO ${sqlString(file)} (FORMAT parquet)`)
+    const stats = await runCli(['stats', file, '--deep', '--json'], fixture.env)
+    assert.equal(stats.code, 0, stats.stderr)
+    const deep = JSON.parse(stats.stdout).splits[Object.keys(JSON.parse(stats.stdout).splits)[0]!].rows.deep
+    assert.equal(deep.invalid_messages, 2)
+    assert.equal(deep.messages.count, ids - 2)
+    const text = await runCli(['stats', file, '--deep'], fixture.env)
+    assert.equal(text.code, 0, text.stderr)
+    assert.match(text.stdout, /bad messages\s+2 rows whose messages is not a JSON array/)
+    const filter = await runCli(['filter', file, '--min-turns', '0', '-o', '-'], fixture.env)
+    assert.equal(filter.code, 0, filter.stderr)
+    assert.equal(filter.stdout.trim().split('\n').length, ids - 2)
   })
 })
