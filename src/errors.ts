@@ -68,6 +68,25 @@ export class NetworkError extends CoderforgeError {
   }
 }
 
+/**
+ * HF_HUB_OFFLINE is set and the cache cannot answer: names what is missing and both ways out
+ * (download it while online, or unset the variable).
+ */
+export class OfflineError extends CoderforgeError {
+  constructor(what: string, fix = 'download it first, or unset HF_HUB_OFFLINE') {
+    super(`HF_HUB_OFFLINE is set and ${what}: ${fix}`, ExitCode.failure)
+  }
+}
+
+/** A Parquet file whose pages cannot be decoded: names the file, row group and column, and the fix. */
+export class DamagedFileError extends CoderforgeError {
+  constructor(file: string, rowGroup: number, columns: string[], cause: unknown) {
+    const detail = cause instanceof Error ? cause.message : String(cause)
+    const which = columns.length === 1 ? `column '${columns[0]}'` : `columns ${columns.map((c) => `'${c}'`).join(', ')}`
+    super(`${file}: row group ${rowGroup}, ${which} cannot be decoded (${detail}): the file is damaged; download it again (a cached copy: delete it and run download)`, ExitCode.failure, { cause })
+  }
+}
+
 /** Downloaded bytes do not match the sha256 the Hub published for the file. */
 export class IntegrityError extends CoderforgeError {
   readonly path: string

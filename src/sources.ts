@@ -3,12 +3,11 @@ import { join, resolve, sep } from 'node:path'
 import type { FileMetaData } from 'hyparquet'
 import pLimit from 'p-limit'
 import picomatch from 'picomatch'
-import { CoderforgeError, UsageError } from './errors.js'
+import { CoderforgeError, OfflineError, UsageError } from './errors.js'
 import { defaultMemoryBytes, memoryBudget, type MemoryBudget } from './fetch/budget.js'
 import { openRangeReader, type RangeReader } from './fetch/rangeReader.js'
 import { fileSize, readRef, repoCache } from './hub/cache.js'
 import type { Hub } from './hub/client.js'
-import { compareSplits, parseShardPath, resolveSplits } from './hub/layout.js'
 import { fileTarget, resolveFile } from './hub/resolve.js'
 import { isCommit } from './hub/revision.js'
 import { listShards, type ListShardsOptions, type Shard } from './hub/shards.js'
@@ -67,17 +66,21 @@ export async function resolveSources(hub: Hub, options: ResolveSourcesOptions): 
     if (options.select) throw new UsageError('--shards and --include pick shards of a --split: with files, name the files you want')
     const sources: SourceRef[] = []
     for (const input of options.inputs) {
-      if (/^https?:\/\//.test(input)) sources.push(await urlSource(hub, input, (reader) => withHeldBytes(counted(reader), budget)))
+      if (/^https?:\/\//.test(input)) sources.push(await urlSource(hub, input, (reader) => withHeldBytes(counted(reader), budget), localSource))
       else for (const path of await expandLocal(input)) sources.push(localSource(path, (await stat(path)).size, 'local'))
     }
     return { sources, bytesFetched, budget }
   }
 
-  if (hub.settings.offline) return { ...(await cachedSelection(hub, options, localSource)), bytesFetched, budget }
   const listing = await listShards(hub, options)
   const cache = repoCache(hub.settings.hubCache, listing.repo)
   const sources: SourceRef[] = []
   for (const shard of listing.shards) {
+    if (hub.settings.offline) {
+      // the offline listing is what the snapshot holds
+      sources.push({ ...localSource(cache.snapshot(listing.commit, shard.path), shard.size, 'cache'), name: shard.path, shard })
+      continue
+    }
     const blob = shard.sha256 && cache.blob(shard.sha256)
     if (blob && (await fileSize(blob)) === shard.size) {
       sources.push({ ...localSource(blob, shard.size, 'cache'), name: shard.path, shard })
@@ -103,20 +106,32 @@ const coalesceGap = 0
 
 type LocalSource = (path: string, size: number, origin: 'local' | 'cache') => SourceRef
 
-async function urlSource(hub: Hub, url: string, wrap: (reader: RangeReader) => ByteSource): Promise<SourceRef> {
+async function urlSource(hub: Hub, url: string, wrap: (reader: RangeReader) => ByteSource, local: LocalSource): Promise<SourceRef> {
   const resolveMatch = /^(https?:\/\/[^/]+)\/datasets\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url)
   if (resolveMatch && resolveMatch[1] === hub.settings.endpoint) {
     // a Hub resolve URL: go through the Hub client (token, signed-link refresh)
     const options = { repo: resolveMatch[2]!, revision: decodeURIComponent(resolveMatch[3]!), path: decodeURIComponent(resolveMatch[4]!) }
+    if (hub.settings.offline) return cachedFile(hub, url, options, local)
     const location = await resolveFile(hub, options)
     if (location.size === undefined) throw new CoderforgeError(`${url}: the Hub did not say how large the file is`)
     const size = location.size
     return { name: url, origin: 'remote', size, open: async () => wrap(openRangeReader({ http: hub.http, target: fileTarget(hub, options, location), size, name: url, context: options, coalesceGap })) }
   }
+  if (hub.settings.offline) throw new OfflineError(`${url} is not a file of the Hub's cache`, 'download it and give its path, or unset HF_HUB_OFFLINE')
   const head = await hub.http.fetchOk(url, { method: 'HEAD' })
   const size = Number(head.headers['content-length'])
   if (!Number.isFinite(size)) throw new CoderforgeError(`${url}: the server did not say how large the file is (no Content-Length)`)
   return { name: url, origin: 'remote', size, open: async () => wrap(openRangeReader({ http: hub.http, target: url, size, name: url, coalesceGap })) }
+}
+
+/** Offline: a Hub resolve URL read from the cache's snapshot of that revision. */
+async function cachedFile(hub: Hub, url: string, file: { repo: string, revision: string, path: string }, local: LocalSource): Promise<SourceRef> {
+  const cache = repoCache(hub.settings.hubCache, file.repo)
+  const commit = isCommit(file.revision) ? file.revision : await readRef(cache, file.revision)
+  const path = commit && cache.snapshot(commit, file.path)
+  const size = path ? await fileSize(path) : undefined
+  if (!path || size === undefined) throw new OfflineError(`${url} is not in the cache (${cache.dir})`)
+  return { ...local(path, size, 'cache'), name: url }
 }
 
 /** A path, or a glob (`data/*.parquet`, `**` allowed), expanded to existing files in sorted order. */
@@ -141,32 +156,6 @@ async function expandLocal(input: string): Promise<string[]> {
   await walk(base)
   if (found.length === 0) throw new UsageError(`no files match ${input}`)
   return found.sort()
-}
-
-/** Offline: the selection as the cache holds it (refs/{revision} → snapshots/{commit}/{config}/…). */
-async function cachedSelection(hub: Hub, options: ListShardsOptions, localSource: LocalSource): Promise<{ sources: SourceRef[], commit: string }> {
-  const cache = repoCache(hub.settings.hubCache, options.repo)
-  const revision = options.revision ?? 'main'
-  const commit = isCommit(revision) ? revision : await readRef(cache, revision)
-  if (!commit) {
-    throw new CoderforgeError(`HF_HUB_OFFLINE is set and '${options.repo}@${revision}' is not in the cache (${cache.dir}): download it first, or unset HF_HUB_OFFLINE`)
-  }
-  const folder = cache.snapshot(commit, options.config)
-  const names = (await readdir(folder).catch(() => [] as string[])).sort()
-  const shards: Shard[] = []
-  for (const name of names) {
-    const parsed = parseShardPath(`${options.config}/${name}`)
-    const size = await fileSize(join(folder, name))
-    if (parsed && size !== undefined) shards.push({ path: `${options.config}/${name}`, ...parsed, size, sha256: undefined })
-  }
-  const available = [...new Set(shards.map((shard) => shard.split))].sort(compareSplits)
-  if (available.length === 0) throw new CoderforgeError(`HF_HUB_OFFLINE is set and nothing of '${options.config}' is in the cache at ${folder}`)
-  const chosen = resolveSplits(options.splits, available)
-  const sources = shards
-    .filter((shard) => chosen.includes(shard.split) && (options.select?.(shard) ?? true))
-    .sort((a, b) => compareSplits(a.split, b.split) || a.index - b.index)
-    .map((shard) => ({ ...localSource(cache.snapshot(commit, shard.path), shard.size, 'cache' as const), name: shard.path, shard }))
-  return { sources, commit }
 }
 
 /** A source opened, with its footer. */

@@ -85,7 +85,8 @@ describe('download', () => {
     const local = join(home.path, 'data')
     const result = await runCli(['download', '--split', 'R2E_Gym', '--config', 'tokenized', '--local-dir', local, '--quiet'], env)
     assert.equal(result.code, 0, result.stderr)
-    assert.equal(result.stdout + result.stderr, '', 'quiet means quiet')
+    assert.equal(result.stderr, '', 'quiet means quiet')
+    assert.equal(result.stdout, `${join(local, 'trajectories-tokenized_qwencoder')}\n`, 'stdout is the folder alone, as hf download prints it')
     const expected = readManifest('tiny').files.filter((f) => f.config === 'trajectories-tokenized_qwencoder' && f.split === 'R2E_Gym')
     for (const file of expected) {
       assert.equal(sha256(await readFile(join(local, file.path))), file.sha256)
@@ -212,6 +213,7 @@ describe('download', () => {
       const failed = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith'], isolatedEnv(fresh.path, { HF_ENDPOINT: hub.endpoint }))
       assert.equal(failed.code, ExitCode.failure)
       assert.match(failed.stderr, /error: trajectories\/SWE_Smith-00000-of-00002\.parquet: sha256 mismatch after a second download/)
+      assert.equal(failed.stderr.match(/downloading it again/g)?.length, 1, 'one retry, one line saying so')
       const cache = repoCache(join(fresh.path, 'hf', 'hub'), blobRepo)
       assert.ok(!existsSync(cache.blob(sha256(big[0]!))), 'the bad file was not kept')
       assert.ok(existsSync(cache.blob(sha256(big[1]!))), 'the good file is intact')
@@ -247,8 +249,8 @@ describe('download', () => {
     assert.equal(offline.code, 0, offline.stderr)
     assert.equal(offline.stdout, inspect.stdout)
     const notCached = await runCli(['inspect', '--split', 'SWE_Smith'], { ...env, HF_HUB_OFFLINE: '1' })
-    assert.equal(notCached.code, ExitCode.usage)
-    assert.match(notCached.stderr, /unknown split 'SWE_Smith': valid splits are R2E_Gym/)
+    assert.equal(notCached.code, ExitCode.failure)
+    assert.match(notCached.stderr, /HF_HUB_OFFLINE is set and SWE_Smith of 'trajectories' is not in the cache .*choose cached splits \(R2E_Gym\)/)
   })
 
   test('a full disk ends with a clear message; the finished file stays, the partial one is kept for resume', async () => {

@@ -89,3 +89,51 @@ describe('offline selection from the cache', () => {
     assert.equal(result.stdout, '')
   })
 })
+
+describe('offline never opens a socket', () => {
+  const resolveUrl = () => `${hub.endpoint}/datasets/${fixtureRepo}/resolve/main/trajectories/SWE_Smith-00000-of-00003.parquet`
+
+  test('download and --dry-run pin the revision and list the shards from refs/ and snapshots/', async () => {
+    const dry = await runCli(['download', '--split', 'SWE_Smith', '--dry-run', '--json'], offline)
+    assert.equal(dry.code, 0, dry.stderr)
+    const plan = JSON.parse(dry.stdout)
+    assert.deepEqual(plan.files.map((f: { state: string }) => f.state), ['complete', 'complete'])
+    assert.deepEqual(plan.uncached, ['trajectories/SWE_Smith-00001-of-00003.parquet'])
+    assert.equal(plan.commit, hub.commitOf(fixtureRepo))
+    const done = await runCli(['download', '--split', 'SWE_Smith', '--shards', '0,2'], offline)
+    assert.equal(done.code, 0, done.stderr)
+    assert.match(done.stdout, /snapshots\/[0-9a-f]{40}\/trajectories\n$/)
+    const missing = await runCli(['download', '--split', 'SWE_Smith', '--shards', '1'], offline)
+    assert.equal(missing.code, 1, missing.stderr)
+    assert.match(missing.stderr, /HF_HUB_OFFLINE is set and 1 of the files are not downloaded yet \(trajectories\/SWE_Smith-00001-of-00003\.parquet\)/)
+    assert.deepEqual(hub.requests, [])
+  })
+
+  test('a URL: a Hub resolve URL is read from the cache, any other is refused', async () => {
+    const cached = await runCli(['inspect', resolveUrl(), '--json'], offline)
+    assert.equal(cached.code, 0, cached.stderr)
+    assert.equal(JSON.parse(cached.stdout).files[0].rows, manifest.files.find((f) => f.path === 'trajectories/SWE_Smith-00000-of-00003.parquet')!.rows)
+    const other = await runCli(['inspect', `${hub.cdnOrigin}/x.parquet`], offline)
+    assert.equal(other.code, 1)
+    assert.match(other.stderr, /^error: HF_HUB_OFFLINE is set and http:\/\/127\.0\.0\.1:\d+\/x\.parquet .*unset HF_HUB_OFFLINE\n$/)
+    const uncachedFile = await runCli(['inspect', resolveUrl().replace('00000', '00001')], offline)
+    assert.equal(uncachedFile.code, 1)
+    assert.match(uncachedFile.stderr, /not in the cache/)
+    assert.deepEqual(hub.requests, [])
+  })
+
+  test('a split the cache lacks is "not in the cache", and --split all names the splits it lacks', async () => {
+    for (const command of ['stats', 'filter', 'inspect', 'download']) {
+      const one = await runCli([command, '--split', 'R2E_Gym'], offline)
+      assert.equal(one.code, 1, `${command}: ${one.stderr}`)
+      assert.match(one.stderr, /^error: HF_HUB_OFFLINE is set and R2E_Gym of 'trajectories' is not in the cache .*coderforge download --split R2E_Gym.*\(SWE_Smith\)/)
+      const all = await runCli([command, '--split', 'all'], offline)
+      assert.equal(all.code, 1, `${command}: ${all.stderr}`)
+      assert.match(all.stderr, /SWE_Rebench, R2E_Gym, filtered_reward1 of 'trajectories' are not in the cache/)
+    }
+    const unknown = await runCli(['stats', '--split', 'SWE_Bench'], offline)
+    assert.equal(unknown.code, 2)
+    assert.match(unknown.stderr, /unknown split 'SWE_Bench'/)
+    assert.deepEqual(hub.requests, [])
+  })
+})

@@ -61,7 +61,7 @@ Interrupted? Run the same command again: finished files are skipped, partial one
       if (plan.listing.splits.includes(duplicateSplit) && plan.listing.splits.length > 1) {
         warn(out, `${duplicateSplit} repeats the reward == 1 rows of the other splits: about a third of these bytes would be fetched twice`)
       }
-      if (plan.files.length === 0) throw new UsageError('the selection holds no shards (check --shards / --include)')
+      if (plan.files.length === 0 && !plan.listing.uncached?.length) throw new UsageError('the selection holds no shards (check --shards / --include)')
       if (flags.dryRun) return showPlan(out, plan)
       const totals = sumPlan(plan)
       note(out, `${plan.listing.repo}@${plan.listing.commit.slice(0, 8)} ${plan.listing.config} ${plan.listing.splits.join(', ')}: ` +
@@ -90,8 +90,10 @@ Interrupted? Run the same command again: finished files are skipped, partial one
       } else {
         note(out, `${result.files} downloaded, ${totals.files - result.files} already present: ` +
           `${formatBytes(result.bytesFetched)} fetched in ${formatDuration(seconds * 1000)} ` +
-          `(${formatBytes(result.bytesFetched / Math.max(seconds, 0.001))}/s), ${hub.http.stats.retries} retries\n${where}`)
+          `(${formatBytes(result.bytesFetched / Math.max(seconds, 0.001))}/s), ${hub.http.stats.retries} retries`)
       }
+      // the snapshot path alone on stdout, even with --quiet, as `hf download` prints it: `dir=$(coderforge download …)`
+      if (!out.json) out.stdout.write(`${where}\n`)
     } finally {
       await hub.http.close()
     }
@@ -126,6 +128,7 @@ function showPlan(out: Output, plan: DownloadPlan): void {
         path: file.shard.path, size: file.shard.size, sha256: file.sha256, state: file.state,
         bytes_present: file.state === 'complete' ? file.shard.size : file.presentBytes,
       })),
+      ...(plan.listing.uncached && { uncached: plan.listing.uncached }),
     })
     return
   }
@@ -139,4 +142,6 @@ function showPlan(out: Output, plan: DownloadPlan): void {
   out.stdout.write(table([['file', 'size', 'on disk'], ...rows], { align: ['left', 'right', 'left'] }) + '\n')
   out.stdout.write(`\n${plan.files.length} files, ${formatBytes(totals.bytes)}; would fetch ${formatBytes(totals.bytes - totals.presentBytes)} ` +
     `from ${plan.listing.repo}@${plan.listing.commit.slice(0, 8)}\n`)
+  const uncached = plan.listing.uncached ?? []
+  if (uncached.length) out.stdout.write(`${uncached.length} more not in the cache, sizes unknown offline (HF_HUB_OFFLINE): ${uncached.join(', ')}\n`)
 }

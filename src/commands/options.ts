@@ -76,8 +76,10 @@ export function openHub(ctx: CommandContext, flags: HubFlags, out: Output): Hub 
     concurrency: parseCount(flags.concurrency, '--concurrency', 1),
     maxRetries: parseCount(flags.retries, '--retries'),
     stallTimeoutMs: 1000 * stallSeconds(flags.timeout, ctx.env.HF_HUB_DOWNLOAD_TIMEOUT),
+    metadataTimeoutMs: 1000 * (ctx.env.HF_HUB_ETAG_TIMEOUT === undefined ? 10 : parsePositiveNumber(ctx.env.HF_HUB_ETAG_TIMEOUT, 'HF_HUB_ETAG_TIMEOUT')),
     onRetry: (event) => {
-      if (!out.interactive) warn(out, `retrying ${shortUrl(event.url)} in ${(event.waitMs / 1000).toFixed(1)}s: ${event.reason}`)
+      // on a terminal the progress shows range retries; a metadata request has nothing else saying it waits
+      if (!out.interactive || event.kind === 'metadata') warn(out, `retrying ${shortUrl(event.url)} in ${(event.waitMs / 1000).toFixed(1)}s: ${event.reason}`)
     },
   })
 }

@@ -26,7 +26,8 @@ export interface DownloadItem {
 export type DownloadEvent =
   | { type: 'file-start', name: string, size: number, resumedBytes: number }
   | { type: 'bytes', name: string, bytes: number }
-  | { type: 'file-verify-failed', name: string, expected: string, actual: string }
+  /** `retrying`: it is fetched again (the first mismatch); else the download fails with an IntegrityError. */
+  | { type: 'file-verify-failed', name: string, expected: string, actual: string, retrying: boolean }
   | { type: 'file-done', name: string, size: number }
 
 /** Options for {@link downloadFiles}. */
@@ -81,7 +82,7 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
       const actual = await fetchMissingParts(item, attempt > 1)
       if (failure) return
       if (!item.sha256 || actual === item.sha256) break
-      emit({ type: 'file-verify-failed', name: item.name, expected: item.sha256, actual: actual! })
+      emit({ type: 'file-verify-failed', name: item.name, expected: item.sha256, actual: actual!, retrying: attempt < 2 })
       if (attempt === 2) {
         await discardPartial(item)
         throw new IntegrityError(`${item.name}: sha256 mismatch after a second download (expected ${item.sha256}, got ${actual}); the file was not kept`, item.name)

@@ -67,6 +67,27 @@ export function responseError(res: ErrorResponse, context: ErrorContext = {}): H
   return new HubApiError(`${origin} answered HTTP ${res.status}${serverMessage ? `: ${serverMessage}` : ''}`, info)
 }
 
+/**
+ * The JSON body of a Hub API answer. Anything else (an HTML page from a captive portal, a proxy or
+ * a wrong HF_ENDPOINT) is one line naming the endpoint and what to check, not a JSON parser's message.
+ */
+export function jsonBody<T>(res: ErrorResponse): T {
+  try {
+    return JSON.parse(res.body.toString('utf8')) as T
+  } catch {
+    throw unexpectedAnswer(res, `${res.headers['content-type']?.split(';')[0] || 'a body'} that is not JSON`)
+  }
+}
+
+/** An API answer of the wrong shape: names the endpoint, what came back, and what to check. */
+export function unexpectedAnswer(res: ErrorResponse, what: string): HubApiError {
+  const url = new URL(res.url)
+  return new HubApiError(
+    `${url.origin} answered ${url.pathname} with ${what}: is it a Hugging Face Hub endpoint? Check HF_ENDPOINT / --endpoint (a proxy or a network login page may be answering)`,
+    { status: res.status, url: res.url, requestId: res.headers['x-request-id'] },
+  )
+}
+
 function jsonError(body: Buffer): string | undefined {
   if (body.length === 0 || body.length > 65536) return undefined
   try {

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pLimit from 'p-limit'
-import { InterruptedError, NetworkError } from '../errors.js'
+import { InterruptedError, NetworkError, OfflineError } from '../errors.js'
 import { VERSION } from '../version.js'
 import { responseError, type ErrorContext } from './errors.js'
 import { createTransport } from './transport.js'
@@ -23,9 +23,17 @@ export interface HttpClientOptions {
   maxRetryWaitMs?: number
   /** Abort a response whose headers or next body bytes take longer than this (default 30 s). */
   stallTimeoutMs?: number
+  /**
+   * The same for API and metadata requests (fetch, fetchOk; default 10 s, huggingface_hub's
+   * HF_HUB_ETAG_TIMEOUT). Their timeouts are retried at most twice, so a silent endpoint fails in
+   * about half a minute rather than minutes.
+   */
+  metadataTimeoutMs?: number
   /** Environment for proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); default process.env. */
   env?: NodeJS.ProcessEnv
   signal?: AbortSignal
+  /** HF_HUB_OFFLINE: refuse every request before a socket is opened (the last line of defence). */
+  offline?: boolean
   /** Called before every retry, for progress displays and logs. */
   onRetry?: (event: RetryEvent) => void
 }
@@ -33,6 +41,9 @@ export interface HttpClientOptions {
 /** Why and when a request is retried. */
 export interface RetryEvent {
   url: string
+  /** An API or metadata request (nothing else shows that the run is waiting), or a byte range. */
+  kind: 'metadata' | 'range'
+
   attempt: number
   reason: string
   waitMs: number
@@ -102,11 +113,13 @@ const retryableStatuses = new Set([408, 429, 500, 502, 503, 504])
 const maxBackoffMs = 8000
 const maxLinkRefreshes = 3
 const maxRedirects = 5
+const maxMetadataTimeouts = 2
 
 /** Create the HTTP client: keep-alive pool, bounded concurrency, retries, stall watchdog, proxy, auth policy. */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const env = options.env ?? process.env
   const stallTimeoutMs = options.stallTimeoutMs ?? 30_000
+  const metadataTimeoutMs = options.metadataTimeoutMs ?? 10_000
   const transport = createTransport({ env, idleTimeoutMs: stallTimeoutMs })
   const concurrency = options.concurrency ?? 32
   const limit = pLimit(concurrency)
@@ -132,18 +145,24 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   }
 
   /** One attempt: send, then hand the live response to `consume` while holding a connection slot. */
-  function attempt<T>(url: string, init: HttpRequest, consume: (res: IncomingMessage) => Promise<T>): Promise<T> {
+  function attempt<T>(url: string, init: HttpRequest & { idleTimeoutMs?: number }, consume: (res: IncomingMessage) => Promise<T>): Promise<T> {
     return limit(async () => {
       throwIfAborted(signal)
+      if (options.offline) throw new OfflineError(`${new URL(url).origin} would have to be asked for ${new URL(url).pathname}`, 'unset HF_HUB_OFFLINE')
       stats.requests++
       const res = await transport.send(url, {
         method: init.method ?? 'GET',
         headers: headersFor(url, init.headers),
         body: init.body,
         signal,
+        idleTimeoutMs: init.idleTimeoutMs,
       })
       try {
         return await consume(res)
+      } catch (error) {
+        // the server was reached: a failure now is a body cut short, not "cannot reach"
+        if (error && typeof error === 'object') midResponse.add(error)
+        throw error
       } finally {
         // a body left unread (an error path) costs the connection rather than its download time
         if (!res.complete) res.destroy()
@@ -151,11 +170,11 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     })
   }
 
-  async function wait(url: string, attemptNumber: number, reason: string, hintMs?: number): Promise<void> {
+  async function wait(url: string, kind: RetryEvent['kind'], attemptNumber: number, reason: string, hintMs?: number): Promise<void> {
     const backoff = Math.min(maxBackoffMs, retryBaseMs * 2 ** (attemptNumber - 1))
     const waitMs = hintMs !== undefined ? Math.min(hintMs, maxRetryWaitMs) : Math.round(backoff / 2 + Math.random() * backoff / 2)
     stats.retries++
-    options.onRetry?.({ url, attempt: attemptNumber, reason, waitMs })
+    options.onRetry?.({ url, kind, attempt: attemptNumber, reason, waitMs })
     try {
       await sleep(waitMs, undefined, { signal })
     } catch {
@@ -164,20 +183,24 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   }
 
   async function fetch(url: string, init: HttpRequest = {}): Promise<HttpResponse> {
+    let timeouts = 0
     for (let attemptNumber = 1; ; attemptNumber++) {
       let result: HttpResponse
       try {
-        result = await attempt(url, init, async (res) => {
+        result = await attempt(url, { ...init, idleTimeoutMs: metadataTimeoutMs }, async (res) => {
           const body = await readAll(res, stats)
           return { status: res.statusCode!, headers: flatHeaders(res.headers), url, body }
         })
       } catch (error) {
+        if (errorCode(error) === 'ETIMEDOUT' && !signal.aborted && ++timeouts > Math.min(maxRetries, maxMetadataTimeouts)) {
+          throw new NetworkError(`${new URL(url).origin} did not answer ${new URL(url).pathname} within ${metadataTimeoutMs / 1000} s, ${timeouts} times: check HF_ENDPOINT / --endpoint, your network and HTTPS_PROXY (HF_HUB_ETAG_TIMEOUT sets the limit)`, { cause: error })
+        }
         if (!isRetryableNetworkError(error, signal) || attemptNumber > maxRetries) throw networkError(error, url, signal)
-        await wait(url, attemptNumber, describeNetworkError(error))
+        await wait(url, 'metadata', attemptNumber, describeNetworkError(error))
         continue
       }
       if (!retryableStatuses.has(result.status) || attemptNumber > maxRetries) return result
-      await wait(url, attemptNumber, `HTTP ${result.status}`, retryHintMs(result.headers))
+      await wait(url, 'metadata', attemptNumber, `HTTP ${result.status}`, retryHintMs(result.headers))
     }
   }
 
@@ -233,7 +256,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       } catch (error) {
         if (position > startedAt) failures = 0
         if (!isRetryableNetworkError(error, signal) || ++failures > maxRetries) throw networkError(error, url, signal)
-        await wait(url, failures, describeNetworkError(error))
+        await wait(url, 'range', failures, describeNetworkError(error))
         continue
       }
       if (outcome.kind === 'ok') {
@@ -251,7 +274,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         continue
       }
       if (retryableStatuses.has(res.status) && ++failures <= maxRetries) {
-        await wait(url, failures, `HTTP ${res.status}`, retryHintMs(res.headers))
+        await wait(url, 'range', failures, `HTTP ${res.status}`, retryHintMs(res.headers))
         continue
       }
       throw responseError(res, context)
@@ -341,11 +364,17 @@ function describeNetworkError(error: unknown): string {
   return code ?? (error instanceof Error ? error.message : String(error))
 }
 
+/** Errors raised while a response body was being read (see {@link networkError}). */
+const midResponse = new WeakSet<object>()
+
 function networkError(error: unknown, url: string, signal: AbortSignal | undefined): Error {
   if (signal?.aborted) return interrupted(signal)
   if (!errorCode(error)) return error instanceof Error ? error : new Error(String(error))
   const origin = new URL(url).origin
   const code = errorCode(error)
+  if (error && typeof error === 'object' && midResponse.has(error)) {
+    return new NetworkError(`${origin} ended a response before its last byte (fewer bytes than its Content-Length; ${describeNetworkError(error)}), also on every retry: the server or a proxy is cutting responses; run again later (completed bytes are kept) or lower --concurrency`, { cause: error })
+  }
   let hint = ''
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') hint = ' (check HF_ENDPOINT / --endpoint, your network and HTTPS_PROXY)'
   // a certificate Node does not trust: usually a proxy that inspects TLS with its own CA

@@ -17,6 +17,8 @@ export interface WireRequest {
   headers: OutgoingHttpHeaders
   body?: string
   signal?: AbortSignal
+  /** This request's idle timeout, instead of the transport's. */
+  idleTimeoutMs?: number
 }
 
 /** The transport under the HTTP client: keep-alive connection pools and proxies, nothing more. */
@@ -62,7 +64,8 @@ export function createTransport(options: TransportOptions): Transport {
         const req = send(target, { method: request.method, headers: request.headers, agent: agentFor(target), signal: request.signal })
         let response: IncomingMessage | undefined
         // the error must reach whoever reads: the body once headers are in, else the request
-        req.setTimeout(idleTimeoutMs, () => (response ?? req).destroy(timeoutError(idleTimeoutMs)))
+        const timeoutMs = request.idleTimeoutMs ?? idleTimeoutMs
+        req.setTimeout(timeoutMs, () => (response ?? req).destroy(timeoutError(timeoutMs)))
         req.once('response', (res: IncomingMessage) => {
           response = res
           resolve(res)

@@ -8,12 +8,12 @@ export interface Hub {
 }
 
 /** Options for {@link createHub}. */
-export type HubOptions = HubSettingsOptions & Omit<HttpClientOptions, 'hubOrigin' | 'token' | 'env'>
+export type HubOptions = HubSettingsOptions & Omit<HttpClientOptions, 'hubOrigin' | 'token' | 'env' | 'offline'>
 
 /** Resolve settings from options and environment and open the HTTP client for them. */
 export function createHub(options: HubOptions = {}): Hub {
   const settings = hubSettings(options)
-  const http = createHttpClient({ ...options, hubOrigin: settings.endpoint, token: settings.token, env: options.env })
+  const http = createHttpClient({ ...options, hubOrigin: settings.endpoint, token: settings.token, env: options.env, offline: settings.offline })
   return { settings, http }
 }
 

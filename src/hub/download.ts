@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises'
-import { CoderforgeError } from '../errors.js'
+import { CoderforgeError, OfflineError } from '../errors.js'
 import { downloadFiles, resumableBytes, type DownloadEvent, type DownloadItem, type DownloadResult } from '../fetch/downloader.js'
 import { sha256File } from '../fetch/hash.js'
 import {
@@ -42,6 +42,7 @@ export async function planDownload(hub: Hub, options: PlanDownloadOptions): Prom
   const listing = await listShards(hub, options)
   const files: PlannedFile[] = []
   for (const shard of listing.shards) {
+    if (!shard.sha256 && hub.settings.offline) throw new OfflineError(`the cache holds ${shard.path} as a copy, not a link to its blob, so its sha256 is unknown`, 'unset HF_HUB_OFFLINE to check it against the Hub')
     const sha256 = shard.sha256 ?? (await resolveFile(hub, { repo: listing.repo, revision: listing.commit, path: shard.path })).etag
     if (!sha256) throw new CoderforgeError(`${shard.path}: the Hub published no content hash for this file`)
     files.push(await inspectFile(hub.settings.hubCache, listing, shard, sha256, options.localDir))
@@ -94,8 +95,9 @@ export interface DownloadPlanOptions {
  * dir the file under its repo path plus hf's metadata. Complete files are only (re)linked.
  */
 export async function downloadPlan(hub: Hub, plan: DownloadPlan, options: DownloadPlanOptions = {}): Promise<DownloadResult> {
-  if (hub.settings.offline && plan.files.some((file) => file.state !== 'complete')) {
-    throw new CoderforgeError('HF_HUB_OFFLINE is set but some files are not downloaded yet: unset it to download them')
+  const uncached = [...(plan.listing.uncached ?? []), ...plan.files.filter((file) => file.state !== 'complete').map((file) => file.shard.path)]
+  if (hub.settings.offline && uncached.length > 0) {
+    throw new OfflineError(`${uncached.length} of the files are not downloaded yet (${uncached[0]}${uncached.length > 1 ? ', …' : ''})`, 'unset HF_HUB_OFFLINE to download them')
   }
   const { listing, localDir } = plan
   const cache = repoCache(hub.settings.hubCache, listing.repo)

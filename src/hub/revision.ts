@@ -1,3 +1,4 @@
+import { jsonBody, unexpectedAnswer } from '../fetch/errors.js'
 import { encodeRevision, type Hub } from './client.js'
 
 /** Options for {@link resolveCommit}. */
@@ -14,10 +15,8 @@ export async function resolveCommit(hub: Hub, options: ResolveCommitOptions): Pr
   const revision = options.revision ?? 'main'
   const url = `${hub.settings.endpoint}/api/datasets/${options.repo}/revision/${encodeRevision(revision)}`
   const res = await hub.http.fetchOk(url, { context: { repo: options.repo, revision } })
-  const info = JSON.parse(res.body.toString('utf8')) as { sha?: unknown }
-  if (typeof info.sha !== 'string' || !/^[0-9a-f]{40}$/.test(info.sha)) {
-    throw new Error(`${url}: the answer has no commit sha; is ${hub.settings.endpoint} a Hugging Face Hub endpoint?`)
-  }
+  const info = jsonBody<{ sha?: unknown } | null>(res)
+  if (typeof info?.sha !== 'string' || !/^[0-9a-f]{40}$/.test(info.sha)) throw unexpectedAnswer(res, 'JSON without a commit sha')
   return info.sha
 }
 

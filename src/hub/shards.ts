@@ -2,6 +2,7 @@ import { UsageError } from '../errors.js'
 import type { Hub } from './client.js'
 import { compareSplits, parseShardPath, resolveSplits } from './layout.js'
 import { isCommit, resolveCommit } from './revision.js'
+import { cachedListing } from './offline.js'
 import { listTree } from './tree.js'
 
 /** One Parquet shard of a split. */
@@ -25,6 +26,8 @@ export interface ShardListing {
   config: string
   splits: string[]
   shards: Shard[]
+  /** Offline listings only: paths of selected shards the cache lacks (see {@link cachedListing}). */
+  uncached?: string[]
 }
 
 /** Options for {@link listShards}. */
@@ -39,8 +42,12 @@ export interface ListShardsOptions {
   select?: (shard: Shard) => boolean
 }
 
-/** Pin the revision, list the config folder (all pages) and return the requested splits' shards in order. */
+/**
+ * Pin the revision, list the config folder (all pages) and return the requested splits' shards in
+ * order. With HF_HUB_OFFLINE, the same from the cache, without the network.
+ */
 export async function listShards(hub: Hub, options: ListShardsOptions): Promise<ShardListing> {
+  if (hub.settings.offline) return cachedListing(hub.settings, options)
   const revision = options.revision ?? 'main'
   const commit = isCommit(revision) ? revision : await resolveCommit(hub, { repo: options.repo, revision })
   const all: Shard[] = []

@@ -1,3 +1,4 @@
+import { jsonBody, unexpectedAnswer } from '../fetch/errors.js'
 import { encodePath, encodeRevision, type Hub } from './client.js'
 
 /** One entry of a repository tree listing (files and folders). */
@@ -32,7 +33,8 @@ export async function* listTree(hub: Hub, options: ListTreeOptions): AsyncGenera
   const context = { repo: options.repo, revision: options.revision, path: options.path }
   while (url) {
     const res = await hub.http.fetchOk(url, { context })
-    const page = JSON.parse(res.body.toString('utf8')) as TreeEntry[]
+    const page = jsonBody<TreeEntry[]>(res)
+    if (!Array.isArray(page)) throw unexpectedAnswer(res, 'JSON that is not a list of files')
     yield* page
     url = nextPageUrl(res.headers.link, endpoint)
   }

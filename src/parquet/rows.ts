@@ -1,5 +1,5 @@
 import { parquetRead, readOffsetIndex, type AsyncBuffer, type FileMetaData } from 'hyparquet'
-import { CoderforgeError } from '../errors.js'
+import { CoderforgeError, DamagedFileError } from '../errors.js'
 import { mergeRanges, type Range } from '../fetch/spans.js'
 import { compressors, loadZstd } from './codecs.js'
 import { cellAt, isIntList, type Column } from './intList.js'
@@ -77,6 +77,8 @@ export interface Piece {
 
 /** A piece with the bytes of its column chunks, ready to decode anywhere (another thread too). */
 export interface PieceBytes {
+  /** The file's name, for error messages. */
+  name: string
   piece: Piece
   /** Size of the whole file. */
   byteLength: number
@@ -92,7 +94,7 @@ export interface PieceBytes {
  */
 export async function* readBatches(source: ByteSource, metadata: FileMetaData, options: ReadOptions = {}): AsyncGenerator<RowBatch> {
   const columns = checkColumns(source, metadata, options.columns)
-  const pieces = streamPieces(source, metadata, { ...options, columns }, (held, piece) => decodePiece(held, metadata, columns, piece, options.rawStrings))
+  const pieces = streamPieces(source, metadata, { ...options, columns }, (held, piece) => decodePiece(source.name, held, metadata, columns, piece, options.rawStrings))
   for await (const { piece, value } of pieces) {
     yield { source: source.name, rowGroup: piece.rowGroup, rowStart: piece.start, numRows: piece.end - piece.start, columns: value }
   }
@@ -106,12 +108,12 @@ export async function* readPieces(source: ByteSource, metadata: FileMetaData, op
   const columns = checkColumns(source, metadata, options.columns)
   const pieces = streamPieces(source, metadata, { ...options, columns, wholeChunks: true }, async (held, piece) =>
     Promise.all(chunkRanges(metadata, piece.rowGroup, columns).map(async ([start, end]) => ({ start, bytes: await held.slice(start, end) }))))
-  for await (const { piece, value } of pieces) yield { piece, byteLength: source.byteLength, spans: value }
+  for await (const { piece, value } of pieces) yield { name: source.name, piece, byteLength: source.byteLength, spans: value }
 }
 
 /** Decode a piece from its chunk bytes (see {@link readPieces}). */
-export function decodePieceBytes(metadata: FileMetaData, columns: string[], { piece, byteLength, spans }: PieceBytes, rawStrings = false): Promise<Record<string, Column>> {
-  return decodePiece(spanBuffer(byteLength, spans), metadata, columns, { ...piece, indexed: false }, rawStrings)
+export function decodePieceBytes(metadata: FileMetaData, columns: string[], { name, piece, byteLength, spans }: PieceBytes, rawStrings = false): Promise<Record<string, Column>> {
+  return decodePiece(name, spanBuffer(byteLength, spans), metadata, columns, { ...piece, indexed: false }, rawStrings)
 }
 
 function checkColumns(source: ByteSource, metadata: FileMetaData, wanted: string[] | undefined): string[] {
@@ -206,10 +208,28 @@ function planPieces(metadata: FileMetaData, columns: string[], options: ReadOpti
 }
 
 /**
+ * Decode a piece; a decoder failure (hyparquet's own messages, such as "missing eof marker") becomes
+ * one line naming the file, row group and column. Here, so the main thread and the workers both get it.
+ */
+async function decodePiece(name: string, file: ViewBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings = false): Promise<Record<string, Column>> {
+  try {
+    return await decodeColumns(file, metadata, columns, piece, rawStrings)
+  } catch (error) {
+    if (error instanceof CoderforgeError) throw error
+    // only now, on the way out: decode column by column to name the damaged ones
+    const damaged: string[] = []
+    for (const column of columns) {
+      if (await decodeColumns(file, metadata, [column], piece, rawStrings).then(() => false, () => true)) damaged.push(column)
+    }
+    throw new DamagedFileError(name, piece.rowGroup, damaged.length ? damaged : columns, error)
+  }
+}
+
+/**
  * Decode a piece's columns: list<int> columns through the flat fast path (intListDecode.ts), the rest,
  * and any chunk the fast path does not cover, through hyparquet.
  */
-async function decodePiece(file: ViewBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings = false): Promise<Record<string, Column>> {
+async function decodeColumns(file: ViewBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings: boolean): Promise<Record<string, Column>> {
   await loadZstd()
   const result: Record<string, Column> = {}
   for (const name of columns) {

@@ -48,6 +48,8 @@ export interface RowStats {
     tool_calls_by_tool: Record<string, { total: number, per_trajectory: Distribution }>
     ends_with_finish: { count: number, share: number }
     chars_by_role: Record<string, Distribution>
+    /** Rows whose `messages` is not a JSON array: counted here, left out of the distributions. */
+    invalid_messages: number
   }
   tokens?: {
     input_tokens: Distribution
@@ -74,7 +76,7 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
   const seen = new Set<string>()
   const deep = {
     messages: [] as number[], assistantTurns: [] as number[], toolCalls: [] as number[],
-    byTool: new Map<string, number[]>(), finished: 0, charsByRole: new Map<string, number[]>(),
+    byTool: new Map<string, number[]>(), finished: 0, invalid: 0, charsByRole: new Map<string, number[]>(),
   }
   const tokens = { input: [] as number[], trainable: [] as number[] }
 
@@ -109,7 +111,7 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
       }
       if (options.deep && columns.messages && helpers.summarizeMessages) {
         const messages = text(cellAt(columns.messages, row))
-        if (messages !== undefined) addDeep(helpers.summarizeMessages(messages))
+        if (messages !== undefined) addDeep(summarizeOrCount(helpers.summarizeMessages, messages))
       }
       if (columns.input_ids) tokens.input.push((cellAt(columns.input_ids, row) as ArrayLike<unknown> | null)?.length ?? 0)
       if (columns.labels) tokens.trainable.push(countTrainable(cellAt(columns.labels, row) as ArrayLike<unknown> | null))
@@ -117,7 +119,19 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
     rows += batch.numRows
   }
 
-  function addDeep(summary: TrajectorySummary): void {
+  /** One row that is not JSON must not end a whole split's statistics (filter and export skip it too). */
+  function summarizeOrCount(summarize: (messages: string) => TrajectorySummary, messages: string): TrajectorySummary | undefined {
+    try {
+      return summarize(messages)
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error
+      deep.invalid++
+      return undefined
+    }
+  }
+
+  function addDeep(summary: TrajectorySummary | undefined): void {
+    if (!summary) return
     deep.messages.push(summary.messages)
     deep.assistantTurns.push(summary.assistantTurns)
     let calls = 0
@@ -148,7 +162,7 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
     if (images.size) stats.top_images = top(images)
     if (repos.size) stats.top_repos = top(repos)
     if (tasks.size) stats.tasks = taskStats([...tasks.values()])
-    if (deep.messages.length) {
+    if (deep.messages.length || deep.invalid) {
       const n = deep.messages.length
       const padded = (list: number[]) => list.concat(new Array<number>(n - list.length).fill(0))
       stats.deep = {
@@ -159,8 +173,9 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
           const all = padded(list)
           return [tool, { total: all.reduce((a, b) => a + b, 0), per_trajectory: distribution(all) }]
         })),
-        ends_with_finish: { count: deep.finished, share: deep.finished / n },
+        ends_with_finish: { count: deep.finished, share: n ? deep.finished / n : 0 },
         chars_by_role: Object.fromEntries([...deep.charsByRole].sort(([a], [b]) => a.localeCompare(b)).map(([role, list]) => [role, distribution(padded(list))])),
+        invalid_messages: deep.invalid,
       }
     }
     if (tokens.input.length) {

@@ -53,6 +53,7 @@ export function renderStats(name: string, stats: ShardStats, color: ChalkInstanc
     ], { indent: '  ', align: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'left'] }))
   }
   if (rows.deep) field('ends w/ finish', `${formatCount(rows.deep.ends_with_finish.count)} (${percent(rows.deep.ends_with_finish.count, rows.deep.messages.count)})`)
+  if (rows.deep?.invalid_messages) field('bad messages', `${formatCount(rows.deep.invalid_messages)} rows whose messages is not a JSON array (left out above)`)
   if (rows.tokens) {
     field('trainable', `${percent(rows.tokens.trainable_share ?? 0, 1)} of tokens`)
     field('fits context', Object.entries(rows.tokens.fits_context).map(([size, n]) => `${size} ${formatCount(n)} (${percent(n, rows.rows)})`).join(', '))

@@ -8,7 +8,7 @@ export function formatBytes(bytes: number): string {
     value /= 1000
     unit++
   }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)} ${units[unit]}`
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0)} ${units[unit]}`
 }
 
 /** Human-readable duration: 850ms, 12.3s, 4m05s, 1h02m. */

@@ -86,7 +86,7 @@ export function transferProgress(out: Output, totals: TransferTotals): TransferP
         if (event.type === 'file-done') {
           doneFiles++
           out.stderr.write(`done ${event.name} (${formatBytes(event.size)})\n`)
-        } else if (event.type === 'file-verify-failed') {
+        } else if (event.type === 'file-verify-failed' && event.retrying) {
           out.stderr.write(`${event.name}: sha256 mismatch, downloading it again\n`)
         }
       },

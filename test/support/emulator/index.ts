@@ -90,6 +90,10 @@ export type FaultSpec = {
   | { kind: 'reset' }
   /** gzip the body when the client accepts gzip (clients must send Accept-Encoding: identity). */
   | { kind: 'gzip' }
+  /** 200 with an HTML page, as a captive portal or a wrong HF_ENDPOINT answers. */
+  | { kind: 'html' }
+  /** Accept the request and never answer (the connection stays open until the client gives up). */
+  | { kind: 'hang' }
 )
 
 /** What one origin has served since the start or the last {@link HubEmulator.clearLog}. */
@@ -561,6 +565,12 @@ export async function startHub(options: HubOptions): Promise<HubEmulator> {
       res.socket?.destroy()
       return true
     }
+    if (fault.kind === 'html') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
+      res.end('<!DOCTYPE html>\n<html><head><title>Sign in to the network</title></head><body>Welcome</body></html>\n')
+      return true
+    }
+    if (fault.kind === 'hang') return true
     if (fault.kind !== 'status') return false
     if (fault.status === 429) {
       const reset = fault.rateLimit?.reset ?? fault.retryAfter ?? 1
