@@ -3,6 +3,7 @@ import { parquetRead, type AsyncBuffer, type Compressors, type FileMetaData } fr
 import { compressors as bundledCompressors } from 'hyparquet-compressors'
 import { CoderforgeError, DamagedFileError } from '../errors.js'
 import { mergeRanges, type Range } from '../fetch/spans.js'
+import { fieldSubtrees } from './schema.js'
 import { withHeldBytes, type ByteSource } from './source.js'
 
 /** Decompressors for every Parquet codec; native zstd when this Node has it (22.15+), else fzstd. */
@@ -49,17 +50,7 @@ const defaultSliceBytes = 128 * 1024 * 1024
 
 /** Top-level column names in schema order. */
 export function columnNames(metadata: FileMetaData): string[] {
-  const names: string[] = []
-  let i = 1
-  while (i < metadata.schema.length) {
-    names.push(metadata.schema[i]!.name)
-    let pending = 1
-    while (pending > 0) {
-      pending += (metadata.schema[i]!.num_children ?? 0) - 1
-      i++
-    }
-  }
-  return names
+  return fieldSubtrees(metadata.schema).map(([field]) => field!.name)
 }
 
 /** Uncompressed bytes of `columns` in the file's largest row group: what decoding one row group holds. */
