@@ -268,6 +268,7 @@ describe('download', () => {
     assert.equal(files.get(blobs + sha256(big[0]!)), sha256(big[0]!), 'the finished file is intact')
     assert.ok(!files.has(blobs + sha256(big[1]!)), 'the unfinished file has no final name')
     assert.ok(files.has(`${blobs}${sha256(big[1]!)}.incomplete.parts`), 'its resume state is kept')
+    assert.deepEqual([...files.keys()].filter((path) => /\.(partial|tmp)$/.test(path)), [], 'no temporary file of the state writer is left')
   })
 
   test('an unwritable folder ends with a clear message and nothing written', async () => {

@@ -10,6 +10,7 @@ import { ExitCode } from '../src/errors.js'
 import { writeFileAtomic } from '../src/sinks/atomicFile.js'
 import { useFixtureHub } from './support/fixtureHub.js'
 import { finished, runCli, spawnCli, tempDir } from './support/cli.js'
+import { duck, sqlString } from './support/duckdb.js'
 
 const fixture = useFixtureHub()
 const shard = join(repoDir('tiny'), 'trajectories', 'SWE_Smith-00000-of-00003.parquet')
@@ -131,5 +132,49 @@ describe('output faults get one line naming the output and the fix, and leave no
     await writeFileAtomic(join(dir, 'main'), 'abc')
     assert.equal(await readFile(join(dir, 'main'), 'utf8'), 'abc')
     assert.deepEqual((await readdir(dir)).sort(), ['main', `other.${dead}.1.tmp`])
+  })
+})
+
+describe('outputs that other tools read back as the source meant them', () => {
+  test('JSONL writes float columns as floats (1.0), by the Parquet type, the same on the main thread and on workers', async () => {
+    const dir = (await tempDir()).path
+    const source = join(dir, 'half.parquet')
+    // reward 1.0, 0.0, -1.0 … and one 0.5 after them: a reader inferring from the first rows must already see floats
+    await duck(`COPY (SELECT * REPLACE (CASE WHEN row_number() OVER () = 7 THEN 0.5 ELSE reward END AS reward) FROM read_parquet(${sqlString(shard)})) TO ${sqlString(source)} (FORMAT parquet)`)
+    const outputs: string[] = []
+    for (const args of [[], ['--threads', '1', '--min-turns', '0'], ['--threads', '2', '--min-turns', '0']]) {
+      const output = join(dir, `out${outputs.length}.jsonl`)
+      const result = await runCli(['filter', source, '-o', output, '--quiet', ...args], fixture.env)
+      assert.equal(result.code, 0, result.stderr)
+      outputs.push(await readFile(output, 'utf8'))
+    }
+    assert.equal(outputs[1], outputs[0], 'main thread and workers write the same bytes')
+    assert.equal(outputs[2], outputs[0], 'main thread and workers write the same bytes')
+    const rewards = outputs[0]!.trim().split('\n').map((line) => /"reward":([^,}]*)/.exec(line)![1]!)
+    assert.ok(rewards.length > 6 && rewards.every((text) => /^-?\d+\.\d+$/.test(text)), rewards.join(' '))
+    const read = await duck(`SELECT typeof(reward) AS type, sum(reward) AS total FROM read_json(${sqlString(join(dir, 'out0.jsonl'))}, sample_size = 1) GROUP BY 1`)
+    const expected = await duck(`SELECT sum(reward) AS total FROM read_parquet(${sqlString(source)})`)
+    assert.deepEqual(read, [{ type: 'DOUBLE', total: expected[0]!.total }])
+  })
+
+  test('Parquet drops content_defined_chunking and keeps the huggingface features of the columns written', async () => {
+    const dir = (await tempDir()).path
+    const kv = async (path: string) => Object.fromEntries((await duck(`SELECT decode(key) AS key, decode(value) AS value FROM parquet_kv_metadata(${sqlString(path)})`))
+      .map((row) => [row.key as string, row.value as string]))
+    const before = await kv(shard)
+    assert.ok(before.content_defined_chunking, 'the source has the key')
+    for (const [args, columns] of [
+      [['filter', shard, '--columns', 'trajectory_id,reward', '-o', join(dir, 'some.parquet')], ['trajectory_id', 'reward']],
+      [['export', shard, '--format', 'parquet', '--out', join(dir, 'all')], Object.keys(JSON.parse(before.huggingface!).info.features)],
+    ] as [string[], string[]][]) {
+      const result = await runCli([...args, '--quiet'], fixture.env)
+      assert.equal(result.code, 0, result.stderr)
+      const written = args[0] === 'filter' ? join(dir, 'some.parquet') : join(dir, 'all', 'SWE_Smith-00000-of-00003.parquet')
+      const after = await kv(written)
+      assert.equal(after.content_defined_chunking, undefined)
+      assert.deepEqual(Object.keys(JSON.parse(after.huggingface!).info.features), columns)
+      const sourceFeatures = JSON.parse(before.huggingface!).info.features
+      for (const column of columns) assert.deepEqual(JSON.parse(after.huggingface!).info.features[column], sourceFeatures[column])
+    }
   })
 })

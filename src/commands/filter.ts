@@ -75,7 +75,7 @@ order, then row order. The file appears under its name only when complete.`)
             rawStrings: true,
             sliceBytes: read.sliceBytes,
             decoder,
-            jsonl: format === 'jsonl' ? { columns, nestedJson } : undefined,
+            jsonl: sink.encoding,
             onMatch: (match) => writeMatch(sink, match),
             onFile: ({ done }) => progress.update(done),
           })

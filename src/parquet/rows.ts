@@ -4,6 +4,7 @@ import { mergeRanges, type Range } from '../fetch/spans.js'
 import { compressors, loadZstd } from './codecs.js'
 import { cellAt, isIntList, type Column } from './intList.js'
 import { decodeIntList, intListLayout, type IntListPages } from './intListDecode.js'
+import { fieldSubtrees } from './schema.js'
 import { withHeldBytes, type ByteSource } from './source.js'
 
 /** Rows of one row group (or one slice of a huge row group), column-oriented. */
@@ -43,17 +44,7 @@ const defaultSliceBytes = 128 * 1024 * 1024
 
 /** Top-level column names in schema order. */
 export function columnNames(metadata: FileMetaData): string[] {
-  const names: string[] = []
-  let i = 1
-  while (i < metadata.schema.length) {
-    names.push(metadata.schema[i]!.name)
-    let pending = 1
-    while (pending > 0) {
-      pending += (metadata.schema[i]!.num_children ?? 0) - 1
-      i++
-    }
-  }
-  return names
+  return fieldSubtrees(metadata.schema).map(([field]) => field!.name)
 }
 
 /** Uncompressed bytes of `columns` in the file's largest row group: what decoding one row group holds. */

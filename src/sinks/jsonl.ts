@@ -1,6 +1,8 @@
+import type { SchemaElement } from 'hyparquet'
 import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
+import { fieldSubtrees } from '../parquet/schema.js'
 import { openAtomicFile, type AtomicFile } from './atomicFile.js'
 import { byteBuffer, writeAscii, writeBytes, writeJsonStringBytes, writeJsonValue, type ByteBuffer } from './json.js'
 import { cellAt, columnLength, type Column } from '../parquet/intList.js'
@@ -11,14 +13,10 @@ export interface ColumnBatch {
 }
 
 /** Options for {@link openJsonlSink}. */
-export interface JsonlSinkOptions {
+export interface JsonlSinkOptions extends JsonlEncoding {
   /** Output file; `-` writes to `stdout`. A `.gz` suffix compresses. */
   path: string
   stdout?: Writable
-  /** Column names, in output order (the source schema order). */
-  columns: string[]
-  /** Columns holding JSON text to embed as nested JSON rather than as strings (`--parse-json`). */
-  nestedJson?: string[]
 }
 
 /** Rows already encoded as JSON lines (on a decoding thread): the bytes, and where each row's line ends. */
@@ -27,10 +25,27 @@ export interface EncodedRows {
   rowEnds: Uint32Array
 }
 
-/** How rows become JSON lines: the columns in order, and which hold JSON text to nest. */
+/**
+ * How rows become JSON lines: the columns in order, which hold JSON text to nest, and which are
+ * floating point. Plain data, so a decoding thread encodes exactly as the sink would.
+ */
 export interface JsonlEncoding {
+  /** Column names, in output order (the source schema order). */
   columns: string[]
+  /** Columns holding JSON text to embed as nested JSON rather than as strings (`--parse-json`). */
   nestedJson?: string[]
+  /**
+   * FLOAT/DOUBLE columns: whole values are written `1.0`, not `1`, so JSON readers that infer a
+   * column's type from its values (pyarrow, `datasets.load_dataset("json")`) see a float column
+   * from the first row, by the Parquet type rather than by the value.
+   */
+  floatColumns?: string[]
+}
+
+/** The encoding of `columns` of a file with `schema` (see {@link JsonlEncoding}). */
+export function jsonlEncoding(schema: SchemaElement[], columns: string[], nestedJson?: string[]): JsonlEncoding {
+  const floats = fieldSubtrees(schema).map(([field]) => field!).filter((field) => field.type === 'FLOAT' || field.type === 'DOUBLE').map((field) => field.name)
+  return { columns, nestedJson, floatColumns: columns.filter((name) => floats.includes(name)) }
 }
 
 /** Writes rows as JSON lines; a file only appears under its final name once closed. */
@@ -49,6 +64,8 @@ export interface JsonlSink {
   close(): Promise<void>
   /** Give up: remove the temporary file. */
   abort(): Promise<void>
+  /** What {@link encodeJsonlRows} must be given for rows that {@link writeEncoded} takes. */
+  readonly encoding: JsonlEncoding
 }
 
 const flushThreshold = 4 * 1024 * 1024
@@ -57,11 +74,12 @@ const textEncoder = new TextEncoder()
 /** A function writing one row of `columns` as a JSON line into `out`. */
 export function jsonlRowWriter(encoding: JsonlEncoding): (out: ByteBuffer, columns: Record<string, Column | undefined>, row: number) => void {
   const prefixes = encoding.columns.map((name, i) => textEncoder.encode(`${i === 0 ? '{' : ','}${JSON.stringify(name)}:`))
-  const nested = encoding.columns.map((name) => encoding.nestedJson?.includes(name) ?? false)
+  const kinds = encoding.columns.map((name): CellKind =>
+    encoding.nestedJson?.includes(name) ? 'nested' : encoding.floatColumns?.includes(name) ? 'float' : 'value')
   return (out, columns, row) => {
     for (let c = 0; c < encoding.columns.length; c++) {
       writeBytes(out, prefixes[c]!)
-      writeCell(out, cellAt(columns[encoding.columns[c]!], row), nested[c]!)
+      writeCell(out, cellAt(columns[encoding.columns[c]!], row), kinds[c]!)
     }
     writeAscii(out, '}\n')
   }
@@ -95,7 +113,8 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
     file.stream.once('error', (error) => gzip.destroy(error))
   }
   const target: Writable = gzip ?? file?.stream ?? options.stdout ?? process.stdout
-  const writeRow = jsonlRowWriter(options)
+  const encoding: JsonlEncoding = { columns: options.columns, nestedJson: options.nestedJson, floatColumns: options.floatColumns }
+  const writeRow = jsonlRowWriter(encoding)
   let out = byteBuffer(flushThreshold * 2)
   let rows = 0
   let bytes = 0
@@ -109,6 +128,7 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
   }
 
   return {
+    encoding,
     get rows() { return rows },
     get bytes() { return bytes },
     async write(batch, selected) {
@@ -150,8 +170,14 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
   }
 }
 
-function writeCell(out: ByteBuffer, value: unknown, nestedJson: boolean): void {
-  if (nestedJson && value !== null && value !== undefined) {
+/** How a column's cells are written: spliced JSON text, a float, or any other value. */
+type CellKind = 'nested' | 'float' | 'value'
+
+function writeCell(out: ByteBuffer, value: unknown, kind: CellKind): void {
+  if (kind === 'float' && typeof value === 'number' && Number.isInteger(value)) {
+    // Number.isInteger is false for NaN and ±Infinity (written null); 1e21 and above print as 1e+21, already a float
+    writeAscii(out, Math.abs(value) < 1e21 ? `${value}.0` : String(value))
+  } else if (kind === 'nested' && value !== null && value !== undefined) {
     // the cell already is JSON text: splice it in as it is
     writeBytes(out, value instanceof Uint8Array ? value : textEncoder.encode(String(value)))
   } else if (value instanceof Uint8Array) {

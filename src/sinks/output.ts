@@ -1,7 +1,7 @@
 import type { KeyValue, SchemaElement } from 'hyparquet'
 import type { Writable } from 'node:stream'
 import { UsageError } from '../errors.js'
-import { openJsonlSink, sliceEncoded, type ColumnBatch, type EncodedRows } from './jsonl.js'
+import { jsonlEncoding, openJsonlSink, sliceEncoded, type ColumnBatch, type EncodedRows, type JsonlEncoding } from './jsonl.js'
 import { openParquetSink } from './parquet.js'
 import { columnLength } from '../parquet/intList.js'
 
@@ -10,6 +10,8 @@ export interface RowSink {
   write(batch: ColumnBatch, rows?: ArrayLike<number>): Promise<void>
   /** JSONL sinks: append rows already encoded (on a decoding thread) with the sink's encoding. */
   writeEncoded?(rows: EncodedRows): Promise<void>
+  /** JSONL sinks: the encoding rows given to {@link writeEncoded} must be encoded with. */
+  readonly encoding?: JsonlEncoding
   readonly rows: number
   close(): Promise<void>
   abort(): Promise<void>
@@ -57,7 +59,7 @@ export async function openSink(options: SinkOptions): Promise<RowSink> {
     if (options.path === '-') throw new UsageError('Parquet cannot be written to stdout: give -o FILE.parquet')
     return openParquetSink({ path: options.path, schema: options.schema, columns: options.columns, kvMetadata: options.kvMetadata })
   }
-  return openJsonlSink({ path: options.path, columns: options.columns, nestedJson: options.nestedJson, stdout: options.stdout })
+  return openJsonlSink({ ...jsonlEncoding(options.schema, options.columns, options.nestedJson), path: options.path, stdout: options.stdout })
 }
 
 /** Options for {@link rollingSink}. */

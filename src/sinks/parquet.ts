@@ -1,6 +1,7 @@
 import type { KeyValue, SchemaElement } from 'hyparquet'
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer'
 import { snappyCompressor } from 'hysnappy'
+import { fieldSubtrees } from '../parquet/schema.js'
 import { openAtomicFile, type AtomicFile } from './atomicFile.js'
 import type { ColumnBatch } from './jsonl.js'
 import { cellAt, columnLength } from '../parquet/intList.js'
@@ -38,7 +39,7 @@ export async function openParquetSink(options: ParquetSinkOptions): Promise<Parq
   const schema = projectSchema(options.schema, options.columns)
   const topLevel = topLevelColumns(schema)
   const writer = streamWriter(file)
-  const parquet = new ParquetWriter({ writer, schema, codec: 'SNAPPY', compressors: { SNAPPY: snappyCompress }, kvMetadata: options.kvMetadata, createdBy: 'coderforge' })
+  const parquet = new ParquetWriter({ writer, schema, codec: 'SNAPPY', compressors: { SNAPPY: snappyCompress }, kvMetadata: outputKeyValues(options.kvMetadata, topLevel.map((column) => column.name)), createdBy: 'coderforge' })
   let rows = 0
   return {
     get rows() { return rows },
@@ -108,42 +109,38 @@ interface TopLevelColumn {
 }
 
 function topLevelColumns(schema: SchemaElement[]): TopLevelColumn[] {
-  const columns: TopLevelColumn[] = []
-  let i = 1
-  while (i < schema.length) {
-    const start = i
-    i = skipSubtree(schema, i)
-    const leaves = schema.slice(start, i).filter((element) => !element.num_children)
-    columns.push({ name: schema[start]!.name, int64: leaves.some((leaf) => leaf.type === 'INT64') })
-  }
-  return columns
-}
-
-/** Index just past the subtree rooted at `index` in a flattened schema. */
-function skipSubtree(schema: SchemaElement[], index: number): number {
-  let pending = 1
-  let i = index
-  while (pending > 0) {
-    pending += (schema[i]!.num_children ?? 0) - 1
-    i++
-  }
-  return i
+  return fieldSubtrees(schema).map((subtree) => ({
+    name: subtree[0]!.name,
+    int64: subtree.some((element) => !element.num_children && element.type === 'INT64'),
+  }))
 }
 
 function projectSchema(schema: SchemaElement[], columns: string[] | undefined): SchemaElement[] {
   if (!columns) return schema
-  const kept: SchemaElement[] = []
-  let roots = 0
-  let i = 1
-  while (i < schema.length) {
-    const end = skipSubtree(schema, i)
-    if (columns.includes(schema[i]!.name)) {
-      kept.push(...schema.slice(i, end))
-      roots++
+  const kept = fieldSubtrees(schema).filter(([field]) => columns.includes(field!.name))
+  return [{ ...schema[0]!, num_children: kept.length }, ...kept.flat()]
+}
+
+/**
+ * The source's key-value metadata as it holds for the file written: `content_defined_chunking`
+ * described the source's page boundaries (ours differ), so it goes; the `huggingface` features keep
+ * only the columns written, or `datasets` would expect columns the file does not have.
+ */
+export function outputKeyValues(kvMetadata: KeyValue[] | undefined, columns: string[]): KeyValue[] | undefined {
+  return kvMetadata?.filter(({ key }) => key !== 'content_defined_chunking').map((entry) => {
+    if (entry.key !== 'huggingface' || !entry.value) return entry
+    try {
+      const info = JSON.parse(entry.value) as { info?: { features?: unknown } }
+      const features = info.info?.features
+      if (!features || typeof features !== 'object' || Array.isArray(features)) return entry
+      const kept = Object.fromEntries(Object.entries(features).filter(([name]) => columns.includes(name)))
+      // every column written: the source's own text, byte for byte
+      if (Object.keys(kept).length === Object.keys(features).length) return entry
+      return { key: entry.key, value: JSON.stringify({ ...info, info: { ...info.info, features: kept } }) }
+    } catch {
+      return entry // not JSON: not ours to rewrite
     }
-    i = end
-  }
-  return [{ ...schema[0]!, num_children: roots }, ...kept]
+  })
 }
 
 /** A cell as hyparquet-writer takes it: lists as JS arrays (a list<int> view too), INT64 leaves as bigint. */
