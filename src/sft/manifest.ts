@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { dirname, join, relative } from 'node:path'
+import { readFile, rm, stat } from 'node:fs/promises'
+import { join, relative } from 'node:path'
+import { writeFileAtomic } from '../sinks/atomicFile.js'
 import type { ConversionStats } from './convert.js'
 
 /**
@@ -65,10 +66,7 @@ export async function recordShard(outDir: string, stem: string, identity: ShardI
   const outputs = await Promise.all(result.outputs.map(async (path) => ({ path: relative(outDir, path), bytes: (await stat(path)).size })))
   const manifest: ShardManifest = { version: 1, ...identity, outputs, rows: result.rows, rowsScanned: result.rowsScanned, ...(result.stats ? { stats: result.stats } : {}) }
   const path = manifestPath(outDir, stem)
-  await mkdir(dirname(path), { recursive: true })
-  const temporary = `${path}.${process.pid}.partial`
-  await writeFile(temporary, JSON.stringify(manifest, null, 1))
-  await rename(temporary, path)
+  await writeFileAtomic(path, JSON.stringify(manifest, null, 1))
 }
 
 async function readManifest(outDir: string, stem: string): Promise<ShardManifest | undefined> {

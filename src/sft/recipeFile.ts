@@ -1,5 +1,5 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../sinks/atomicFile.js'
 import { VERSION } from '../version.js'
 import type { ConversionStats } from './convert.js'
 import type { PlanCounts } from './plan.js'
@@ -55,10 +55,7 @@ export function stepCounts(plan: PlanCounts | undefined, conversion: ConversionS
 export async function writeRecipeFile(outDir: string, record: RecipeRecord): Promise<string> {
   const name = record.worker ? `recipe-worker-${record.worker.index}-of-${record.worker.count}.json` : 'recipe.json'
   const path = join(outDir, name)
-  await mkdir(outDir, { recursive: true })
   const body = { coderforge: VERSION, ...record, steps: stepCounts(record.plan, record.conversion, record.rows.selected) }
-  const temporary = `${path}.${process.pid}.partial`
-  await writeFile(temporary, JSON.stringify(body, null, 2) + '\n')
-  await rename(temporary, path)
+  await writeFileAtomic(path, JSON.stringify(body, null, 2) + '\n')
   return path
 }
