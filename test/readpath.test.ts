@@ -87,6 +87,30 @@ describe('one read path for remote shards', () => {
     assert.deepEqual(figures(remote.stdout), figures(local.stdout))
   })
 
+  test('a shard smaller than a round trip is worth comes whole with its footer; on a slow link only the tail', async () => {
+    const split = manifest.files.filter((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench')
+    const cdnRequests = (file: string) => fixture.hub.requests.filter((r) => r.origin === 'cdn' && r.file?.endsWith(file)).length
+    // 40 ms per answer: a round trip is worth ~650 kB at the assumed 16 MiB/s, more than any of these shards
+    fixture.hub.setLatency(40)
+    const remote = await runCli(['stats', '--split', 'SWE_Rebench', '--json'], fixture.env)
+    assert.equal(remote.code, 0, remote.stderr)
+    for (const file of split) assert.equal(cdnRequests(file.path), 1, `${file.path}: one request for footer and columns`)
+    assertNoByteFetchedTwice(fixture.hub.requests)
+    const local = await runCli(['stats', join(repoDir('tiny'), 'trajectories', 'SWE_Rebench-*.parquet'), '--json'], fixture.env)
+    const figures = (text: string) => Object.values(JSON.parse(text).splits as Record<string, { rows: unknown }>).map((split) => split.rows)
+    assert.deepEqual(figures(remote.stdout), figures(local.stdout))
+
+    // no latency and 100 kB/s a connection: a round trip is worth little, the shards are read in parts
+    fixture.hub.clearLog()
+    fixture.hub.setLatency(0)
+    fixture.hub.setBandwidth(100_000)
+    const slow = await runCli(['filter', '--split', 'SWE_Rebench', '--shards', '0', '--reward', '5', '-o', join(fixture.home, 'none.jsonl'), '--json'], fixture.env)
+    assert.equal(slow.code, 0, slow.stderr)
+    const summary = JSON.parse(slow.stdout)
+    assert.equal(summary.rows_written, 0)
+    assert.ok(summary.bytes_fetched < split[0]!.size / 4, `a filter matching nothing fetched ${summary.bytes_fetched} of ${split[0]!.size}`)
+  })
+
   test('phase 2 fetches the next shards ahead while the current one is written, in shard order', async () => {
     const shards = manifest.files.filter((f) => f.config === tokenized && f.split === 'SWE_Smith')
     // shard 0 comes slowly (~1 s): the next shards' large columns must be asked for meanwhile

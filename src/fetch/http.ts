@@ -5,6 +5,7 @@ import pLimit from 'p-limit'
 import { InterruptedError, NetworkError, OfflineError } from '../errors.js'
 import { VERSION } from '../version.js'
 import { responseError, type ErrorContext } from './errors.js'
+import { linkEstimate } from './linkEstimate.js'
 import { createTransport } from './transport.js'
 
 /** Options for {@link createHttpClient}. */
@@ -106,6 +107,8 @@ export interface HttpClient {
    * Resolves with the number of bytes delivered.
    */
   streamRange(target: UrlTarget, range: ByteRange, sink: ChunkSink, context?: ErrorContext): Promise<number>
+  /** Bytes one connection delivers in one round trip, as measured so far (see fetch/linkEstimate.ts); 0 before any request. */
+  roundTripBytes(): number
   close(): Promise<void>
 }
 
@@ -128,6 +131,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const maxRetryWaitMs = options.maxRetryWaitMs ?? 300_000
   const hubOrigin = options.hubOrigin ? new URL(options.hubOrigin).origin : undefined
   const stats: HttpStats = { requests: 0, retries: 0, bytesReceived: 0 }
+  const link = linkEstimate()
   // closing the client ends what is in flight and every retry still waiting, as the run's signal does
   const lifetime = new AbortController()
   const signal = options.signal ? AbortSignal.any([options.signal, lifetime.signal]) : lifetime.signal
@@ -150,6 +154,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       throwIfAborted(signal)
       if (options.offline) throw new OfflineError(`${new URL(url).origin} would have to be asked for ${new URL(url).pathname}`, 'unset HF_HUB_OFFLINE')
       stats.requests++
+      const sentAt = performance.now()
       const res = await transport.send(url, {
         method: init.method ?? 'GET',
         headers: headersFor(url, init.headers),
@@ -157,6 +162,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         signal,
         idleTimeoutMs: init.idleTimeoutMs,
       })
+      link.observeLatency(performance.now() - sentAt)
       try {
         return await consume(res)
       } catch (error) {
@@ -236,6 +242,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
           // 200 = the server ignored Range: skip what we already have and keep the rest
           let skip = res.statusCode === 200 ? position : 0
           if (res.statusCode === 206) checkContentRange(res.headers['content-range'], position, url)
+          const flowing = { at: performance.now(), from: position }
           for await (const data of res as AsyncIterable<Buffer>) {
             stats.bytesReceived += data.length
             let chunk = data
@@ -251,6 +258,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
             }
             if (done()) break
           }
+          link.observeBody(position - flowing.from, performance.now() - flowing.at)
           return { kind: 'ok' }
         })
       } catch (error) {
@@ -289,6 +297,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     fetch,
     fetchOk,
     streamRange,
+    roundTripBytes: link.roundTripBytes,
     async close() {
       lifetime.abort(new NetworkError('the HTTP client was closed'))
       transport.close()

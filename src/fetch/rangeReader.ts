@@ -11,6 +11,8 @@ export interface RangeReader {
   bytesFetched(): number
   /** HTTP range requests made so far for this file (after coalescing). */
   requests(): number
+  /** Bytes one round trip is worth on this link (see fetch/linkEstimate.ts). */
+  roundTripBytes(): number
 }
 
 /** Options for {@link openRangeReader}. */
@@ -106,6 +108,7 @@ export function openRangeReader(options: RangeReaderOptions): RangeReader {
     },
     bytesFetched: () => fetched,
     requests: () => requestCount,
+    roundTripBytes: () => options.http.roundTripBytes(),
   }
 }
 

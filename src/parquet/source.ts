@@ -8,6 +8,8 @@ export interface ByteSource extends AsyncBuffer {
   name: string
   /** Network bytes fetched for this file so far (remote sources only). */
   bytesFetched?(): number
+  /** Bytes one round trip to this source is worth (remote sources): a file that small is read whole with its footer. */
+  roundTripBytes?(): number
   /** Reading a range twice is cheap (a local file in the page cache), so huge row groups may be read in slices. */
   cheapRereads?: boolean
   /** Start reading `ranges` and keep their bytes until released (see fetch/spans.ts); false if a speculative hold found no room. */
@@ -29,6 +31,7 @@ export function withHeldBytes(source: ByteSource, budget?: MemoryBudget): HeldSo
     byteLength: source.byteLength,
     cheapRereads: source.cheapRereads,
     bytesFetched: source.bytesFetched && (() => source.bytesFetched!()),
+    roundTripBytes: source.roundTripBytes && (() => source.roundTripBytes!()),
     slice: held.slice,
     hold: held.hold,
     release: held.release,

@@ -47,6 +47,8 @@ export async function computeStats(sources: SourceRef[], options: ComputeStatsOp
     await Promise.all(files.map(({ source, metadata }) => limit(async () => {
       const columns = columnsOf(metadata)
       for await (const batch of readBatches(source, metadata, { columns })) accumulator.add(batch)
+      // a file read whole with its footer holds all its bytes: they are not needed any more
+      source.release?.()
       options.onShard?.(++done, files.length)
     })))
     return { footer, rows: accumulator.result() }
