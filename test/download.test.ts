@@ -113,12 +113,16 @@ describe('download', () => {
     assert.equal(bad.stderr, "error: invalid --concurrency '0': use a whole number of at least 1\n")
   })
 
-  test('parts: 8 MiB, smaller when the selection is small so every connection has one', async () => {
+  test('parts: at most 8 MiB, in whole waves over the connections, smaller when the selection is small so every connection has one', async () => {
     const MiB = 1024 * 1024
-    assert.equal(partSizeFor(252e6, 32), 8 * MiB)
+    // 309 MB on 32 connections: 64 parts of 4.6 MiB end together; 8 MiB parts would leave a second wave of 6
+    assert.equal(partSizeFor(308.8e6, 32), 4.625 * MiB)
+    assert.equal(Math.ceil(308.8e6 / partSizeFor(308.8e6, 32)), 64)
+    assert.equal(partSizeFor(252e6, 32), 7.5625 * MiB)
     assert.equal(partSizeFor(93e9, 32), 8 * MiB)
-    assert.equal(partSizeFor(64e6, 32), 2 * MiB)
+    assert.equal(partSizeFor(64e6, 32), 1.9375 * MiB)
     assert.equal(partSizeFor(1000, 32), 1 * MiB)
+    for (const total of [1e6, 77e6, 308.8e6, 5e9]) assert.equal(partSizeFor(total, 32) % (64 * 1024), 0)
     // one 3 MB file and four connections: four parts at once instead of one
     const result = await runCli(['download', '--repo', blobRepo, '--split', 'SWE_Smith', '--shards', '0', '--concurrency', '4', '--quiet'], env)
     assert.equal(result.code, 0, result.stderr)

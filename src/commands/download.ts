@@ -30,7 +30,7 @@ export function downloadCommand(ctx: CommandContext): Command {
   command
     .option('--local-dir <dir>', 'write the files under DIR/<repo path> (like hf download --local-dir) instead of the HF cache')
     .option('-n, --dry-run', 'show what would be fetched and what is already present, fetch nothing')
-    .option('--part-size <size>', 'bytes per range request; a file is fetched as parallel parts (e.g. 8MB, 1MiB) (default: 8MiB, less when the selection is small, so every connection is used)')
+    .option('--part-size <size>', 'bytes per range request; a file is fetched as parallel parts (e.g. 8MB, 1MiB) (default: at most 8MiB, sized so the parts fill every connection and end together)')
   addOutputOptions(command)
   command.addHelpText('after', `
 Examples:

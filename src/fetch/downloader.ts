@@ -186,12 +186,19 @@ export async function downloadFiles(items: DownloadItem[], options: DownloadOpti
 
 const MiB = 1024 * 1024
 
+const maxPartSize = 8 * MiB
+const partAlignment = 64 * 1024
+
 /**
- * 8 MiB parts, or smaller ones (down to 1 MiB) when there are fewer bytes than connections × 8 MiB,
- * so that a single shard still uses every connection: as many parts as connections, in whole MiB.
+ * Parts of at most 8 MiB (at least 1 MiB), sized so that the parts fill every connection in whole
+ * waves: 38 parts of 8 MiB on 32 connections would end with 6 connections working and 26 idle for
+ * a whole part's time, 64 parts of 4.8 MiB end together. A small selection gets as many parts as
+ * connections, so a single shard still uses every one. Multiples of 64 KiB.
  */
 export function partSizeFor(totalBytes: number, connections: number): number {
-  return Math.min(8, Math.max(1, Math.ceil(totalBytes / connections / MiB))) * MiB
+  const waves = Math.max(1, Math.ceil(totalBytes / (connections * maxPartSize)))
+  const even = Math.ceil(totalBytes / (connections * waves) / partAlignment) * partAlignment
+  return Math.min(maxPartSize, Math.max(MiB, even))
 }
 
 /** Bytes in part `part` of a file of `size` cut into parts of `partSize` (the last one is shorter). */
