@@ -232,3 +232,30 @@ describe('tokenized outputs from the flat columns', () => {
     assert.deepEqual(await duck(`SELECT bit_xor(hash(input_ids, labels)) AS h FROM read_parquet(${sqlString(path)})`), await duck(`SELECT bit_xor(hash(input_ids, labels)) AS h FROM ${src}`))
   })
 })
+
+describe('levels', () => {
+  test('RLE and bit-packed runs decode as hyparquet-writer encoded them, levels and dictionary indexes of many widths', async () => {
+    const { ByteWriter } = await import('hyparquet-writer')
+    const { writeRleBitPackedHybrid } = await import('hyparquet-writer/src/encoding.js')
+    const { readHybrid } = await import('../src/parquet/levels.js')
+    let seed = 7
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+    // not 32: hyparquet-writer writes 32-bit packed values as zeros (its mask overflows)
+    for (const width of [1, 2, 3, 8, 13, 20, 24]) {
+      // long runs (RLE) between stretches of noise (bit-packed), ending off a group of 8
+      const values: number[] = []
+      while (values.length < 5003) {
+        const value = Math.floor(random() * 2 ** width)
+        if (random() < 0.3) for (let i = Math.floor(random() * 200); i > 0; i--) values.push(value)
+        else for (let i = Math.floor(random() * 40); i > 0; i--) values.push(Math.floor(random() * 2 ** width))
+      }
+      const writer = new ByteWriter()
+      writeRleBitPackedHybrid(writer, values, width)
+      const bytes = new Uint8Array(writer.getBuffer())
+      const out = width <= 8 ? new Uint8Array(values.length) : new Uint32Array(values.length)
+      readHybrid(bytes, 0, bytes.length, width, out)
+      assert.deepEqual(Array.from(out), values, `width ${width}`)
+      assert.throws(() => readHybrid(bytes, 0, bytes.length, width, new Uint8Array(values.length + 9)), /levels end after/)
+    }
+  })
+})

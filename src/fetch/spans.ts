@@ -25,6 +25,11 @@ export interface HeldBytes {
   hold(ranges: Range[], options?: { speculative?: boolean }): boolean
   /** Drop the held spans that lie inside `ranges` (every span when omitted). */
   release(ranges?: Range[]): void
+  /**
+   * Hand over the bytes of [start, end) without copying when one held span is exactly that range:
+   * the span stops being held (and counted). Undefined when no span matches: use `slice`.
+   */
+  take(start: number, end: number): Promise<ArrayBuffer> | undefined
   /** Bytes held now (fetched or in flight). */
   heldBytes(): number
 }
@@ -108,6 +113,14 @@ export function heldBytes(reader: SliceReader, budget?: MemoryBudget): HeldBytes
       spans = keep
       held -= freed
       budget?.free(freed)
+    },
+    take(start, end) {
+      const index = spans.findIndex((span) => span.start === start && span.end === end)
+      if (index < 0) return undefined
+      const [span] = spans.splice(index, 1)
+      held -= end - start
+      budget?.free(end - start)
+      return span!.bytes.then((bytes) => (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer as ArrayBuffer : bytes.slice().buffer))
     },
     heldBytes: () => held,
   }

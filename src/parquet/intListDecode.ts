@@ -8,8 +8,8 @@ import type { CompressionCodec, Compressors, Encoding, PageHeader, SchemaElement
 import { parquetHeader } from 'hyparquet/src/column.js'
 import { decompressPage } from 'hyparquet/src/datapage.js'
 import { deltaBinaryUnpack } from 'hyparquet/src/delta.js'
-import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js'
 import type { IntListColumn } from './intList.js'
+import { readHybrid } from './levels.js'
 
 /** Where a column's values sit in the Dremel levels of a three-level list<int> (see {@link intListLayout}). */
 export interface IntListLayout {
@@ -135,17 +135,21 @@ function decode({ segments, codec, start, end, rows }: IntListPages, layout: Int
     if (v1) {
       if (v1.repetition_level_encoding !== 'RLE' || v1.definition_level_encoding !== 'RLE') throw new Unsupported()
       page = decompressPage(body, header.uncompressed_page_size, codec, compressors)
-      const reader = { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 }
-      readRleBitPackedHybrid(reader, 1, rep)
-      readRleBitPackedHybrid(reader, bitWidth(layout.valueDef), def)
-      valuesAt = reader.offset
+      // V1: each level run is prefixed by its length
+      const view = new DataView(page.buffer, page.byteOffset, page.byteLength)
+      const repLength = view.getUint32(0, true)
+      readHybrid(page, 4, repLength, 1, rep)
+      const defLength = view.getUint32(4 + repLength, true)
+      readHybrid(page, 8 + repLength, defLength, bitWidth(layout.valueDef), def)
+      valuesAt = 8 + repLength + defLength
       encoding = v1.encoding
     } else {
-      const reader = { view: new DataView(body.buffer, body.byteOffset, body.byteLength), offset: 0 }
-      readRleBitPackedHybrid(reader, 1, rep, v2!.repetition_levels_byte_length)
-      readRleBitPackedHybrid(reader, bitWidth(layout.valueDef), def, v2!.definition_levels_byte_length)
+      const repLength = v2!.repetition_levels_byte_length
+      const defLength = v2!.definition_levels_byte_length
+      readHybrid(body, 0, repLength, 1, rep)
+      readHybrid(body, repLength, defLength, bitWidth(layout.valueDef), def)
       page = body
-      valuesAt = reader.offset
+      valuesAt = repLength + defLength
       encoding = v2!.encoding
     }
 
@@ -223,7 +227,7 @@ function readValues(bytes: Uint8Array, encoding: Encoding, type: IntListLayout['
     if (!dictionary) throw new Error('parquet dictionary-encoded page without a dictionary page')
     const indexes = new Uint32Array(count)
     const width = bytes[0]!
-    if (width) readRleBitPackedHybrid({ view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 1 }, width, indexes, bytes.length - 1)
+    if (width) readHybrid(bytes, 1, bytes.length - 1, width, indexes)
     const values = newInts(wide, count)
     for (let i = 0; i < count; i++) {
       const index = indexes[i]!

@@ -5,7 +5,7 @@ import { compressors, loadZstd } from './codecs.js'
 import { cellAt, isIntList, type Column } from './intList.js'
 import { decodeIntList, intListLayout, type IntListPages } from './intListDecode.js'
 import { fieldSubtrees } from './schema.js'
-import { withHeldBytes, type ByteSource } from './source.js'
+import { withHeldBytes, type ByteSource, type HeldSource } from './source.js'
 
 /** Rows of one row group (or one slice of a huge row group), column-oriented. */
 export interface RowBatch {
@@ -97,14 +97,53 @@ export async function* readBatches(source: ByteSource, metadata: FileMetaData, o
  */
 export async function* readPieces(source: ByteSource, metadata: FileMetaData, options: ReadOptions = {}): AsyncGenerator<PieceBytes> {
   const columns = checkColumns(source, metadata, options.columns)
-  const pieces = streamPieces(source, metadata, { ...options, columns, wholeChunks: true }, async (held, piece) =>
-    Promise.all(chunkRanges(metadata, piece.rowGroup, columns).map(async ([start, end]) => ({ start, bytes: await held.slice(start, end) }))))
+  const pieces = streamPieces(source, metadata, { ...options, columns }, async (held, piece) => {
+    const ranges = await pieceRanges(held, metadata, columns, piece)
+    // a whole row group's chunks are handed over as they were fetched (no copy); slices of one share them
+    return Promise.all(ranges.map(async ([start, end]) => ({ start, bytes: await ((piece.sliced ? undefined : held.take(start, end)) ?? held.slice(start, end)) })))
+  })
   for await (const { piece, value } of pieces) yield { name: source.name, piece, byteLength: source.byteLength, spans: value }
+}
+
+/**
+ * The byte ranges a piece decodes from: its row group's chunks, or for a slice through the offset
+ * index, each large chunk's index, dictionary page and the slice's own pages (the reads hyparquet and
+ * intListPages make for it), so a slice sent to another thread carries its pages, not the whole group.
+ */
+async function pieceRanges(file: AsyncBuffer, metadata: FileMetaData, columns: string[], piece: Piece): Promise<Range[]> {
+  if (!(piece.sliced && piece.indexed)) return chunkRanges(metadata, piece.rowGroup, columns)
+  const group = metadata.row_groups[piece.rowGroup]!
+  const groupStart = metadata.row_groups.slice(0, piece.rowGroup).reduce((sum, g) => sum + Number(g.num_rows), 0)
+  const ranges = await Promise.all(group.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? '')).map(async (chunk): Promise<Range[]> => {
+    const meta = chunk.meta_data!
+    const chunkStart = Number(meta.dictionary_page_offset || meta.data_page_offset)
+    const whole: Range = [chunkStart, chunkStart + Number(meta.total_compressed_size)]
+    if (chunk.offset_index_offset === undefined || !chunk.offset_index_length) return [whole]
+    const indexRange: Range = [Number(chunk.offset_index_offset), Number(chunk.offset_index_offset) + chunk.offset_index_length]
+    const index = await file.slice(...indexRange)
+    const pages = readOffsetIndex({ view: new DataView(index), offset: 0 }).page_locations
+    const { first, last } = pagesOf(pages, piece.start - groupStart, piece.end - groupStart)
+    const pagesStart = Number(pages[0]!.offset)
+    const dictionary: Range[] = pagesStart > chunkStart ? [[chunkStart, pagesStart]] : []
+    return [indexRange, ...dictionary, [Number(pages[first]!.offset), Number(pages[last]!.offset) + pages[last]!.compressed_page_size]]
+  }))
+  // merged as chunkRanges merges, so any range hyparquet coalesces lies inside one of ours
+  return mergeRanges(ranges.flat(), 64 * 1024)
+}
+
+/** First and last page holding rows [start, end) of a row group, by their first row indexes. */
+function pagesOf(pages: { first_row_index: bigint }[], start: number, end: number): { first: number, last: number } {
+  const rowOf = (page: number) => (page < pages.length ? Number(pages[page]!.first_row_index) : Infinity)
+  let first = 0
+  while (rowOf(first + 1) <= start) first++
+  let last = first
+  while (rowOf(last + 1) < end) last++
+  return { first, last }
 }
 
 /** Decode a piece from its chunk bytes (see {@link readPieces}). */
 export function decodePieceBytes(metadata: FileMetaData, columns: string[], { name, piece, byteLength, spans }: PieceBytes, rawStrings = false): Promise<Record<string, Column>> {
-  return decodePiece(name, spanBuffer(byteLength, spans), metadata, columns, { ...piece, indexed: false }, rawStrings)
+  return decodePiece(name, spanBuffer(byteLength, spans), metadata, columns, piece, rawStrings)
 }
 
 function checkColumns(source: ByteSource, metadata: FileMetaData, wanted: string[] | undefined): string[] {
@@ -146,8 +185,8 @@ function spanBuffer(size: number, spans: PieceBytes['spans']): ViewBuffer {
  * group's chunks are held from its first piece to its last (slices of a huge row group share one
  * fetch), then released unless `keepBytes`.
  */
-async function* streamPieces<T>(source: ByteSource, metadata: FileMetaData, options: ReadOptions & { columns: string[], wholeChunks?: boolean },
-  decode: (held: ByteSource, piece: Piece) => Promise<T>): AsyncGenerator<{ piece: Piece, value: T }> {
+async function* streamPieces<T>(source: ByteSource, metadata: FileMetaData, options: ReadOptions & { columns: string[] },
+  decode: (held: HeldSource, piece: Piece) => Promise<T>): AsyncGenerator<{ piece: Piece, value: T }> {
   const held = withHeldBytes(source)
   const pieces = planPieces(metadata, options.columns, options)
   const groupRanges = (piece: Piece) => chunkRanges(metadata, piece.rowGroup, options.columns)
@@ -171,7 +210,7 @@ async function* streamPieces<T>(source: ByteSource, metadata: FileMetaData, opti
   }
 }
 
-function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions & { wholeChunks?: boolean }): Piece[] {
+function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions): Piece[] {
   const sliceBytes = options.sliceBytes ?? defaultSliceBytes
   const pieces: Piece[] = []
   let groupStart = 0
@@ -184,7 +223,7 @@ function planPieces(metadata: FileMetaData, columns: string[], options: ReadOpti
       const chunks = group.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
       const uncompressed = chunks.reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)
       // single-page chunks get no offset index, and need none: only the large ones must have it
-      const indexed = !options.wholeChunks && chunks.every((chunk) => Number(chunk.meta_data?.total_uncompressed_size ?? 0) < 1 << 20 || chunk.offset_index_offset !== undefined)
+      const indexed = chunks.every((chunk) => Number(chunk.meta_data?.total_uncompressed_size ?? 0) < 1 << 20 || chunk.offset_index_offset !== undefined)
       // without an index the slices share the group's held chunks and each decompresses only its own pages
       if (uncompressed > sliceBytes && rows > 1) {
         const step = Math.max(1, Math.floor(rows * sliceBytes / uncompressed))

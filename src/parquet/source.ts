@@ -16,15 +16,17 @@ export interface ByteSource extends AsyncBuffer {
   hold?(ranges: Range[], options?: { speculative?: boolean }): boolean
   /** Drop held bytes inside `ranges` (all when omitted). */
   release?(ranges?: Range[]): void
+  /** The held bytes of exactly [start, end), handed over uncopied and no longer held; undefined if not held so. */
+  take?(start: number, end: number): Promise<ArrayBuffer> | undefined
   close?(): Promise<void>
 }
 
 /** A ByteSource that can hold bytes for reuse. */
-export type HeldSource = ByteSource & Required<Pick<ByteSource, 'hold' | 'release'>>
+export type HeldSource = ByteSource & Required<Pick<ByteSource, 'hold' | 'release' | 'take'>>
 
 /** `source` with held spans (answers reads from them first), counted against `budget`; as is when it already holds. */
 export function withHeldBytes(source: ByteSource, budget?: MemoryBudget): HeldSource {
-  if (source.hold && source.release) return source as HeldSource
+  if (source.hold && source.release && source.take) return source as HeldSource
   const held = heldBytes(source, budget)
   return {
     name: source.name,
@@ -35,6 +37,7 @@ export function withHeldBytes(source: ByteSource, budget?: MemoryBudget): HeldSo
     slice: held.slice,
     hold: held.hold,
     release: held.release,
+    take: held.take,
     close: async () => {
       held.release()
       await source.close?.()

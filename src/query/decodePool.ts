@@ -82,7 +82,7 @@ export function serveDecodeTasks(port: MessagePort): void {
   port.on('message', (task: DecodeTask) => {
     runDecodeTask(task).then(
       // encoded lines and list<int> columns move to the main thread; the rest is copied
-      (result) => port.postMessage({ result }, [...(result.encoded ? [result.encoded.bytes.buffer as ArrayBuffer] : []), ...transferables(result.columns)]),
+      (result) => port.postMessage({ result }, [...new Set(result.encoded?.chunks.map((chunk) => chunk.buffer as ArrayBuffer)), ...transferables(result.columns)]),
       (error: unknown) => port.postMessage({ error: {
         message: error instanceof Error ? error.message : String(error),
         exitCode: error instanceof CoderforgeError ? error.exitCode : 1,

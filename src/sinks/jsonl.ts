@@ -19,9 +19,12 @@ export interface JsonlSinkOptions extends JsonlEncoding {
   stdout?: Writable
 }
 
-/** Rows already encoded as JSON lines (on a decoding thread): the bytes, and where each row's line ends. */
+/**
+ * Rows already encoded as JSON lines (on a decoding thread): the bytes in chunks of a few MB (no line
+ * spans two), and where each row's line ends, counted over the chunks one after another.
+ */
 export interface EncodedRows {
-  bytes: Uint8Array
+  chunks: Uint8Array[]
   rowEnds: Uint32Array
 }
 
@@ -85,23 +88,43 @@ export function jsonlRowWriter(encoding: JsonlEncoding): (out: ByteBuffer, colum
   }
 }
 
-/** Encode the given rows of a batch as JSON lines in one buffer, byte-identical to what a sink writes for them. */
+/** Encoded chunks are closed once they pass this size: one buffer per piece would double (and copy) as it grows. */
+const encodedChunkBytes = 4 * 1024 * 1024
+
+/** Encode the given rows of a batch as JSON lines, byte-identical to what a sink writes for them. */
 export function encodeJsonlRows(batch: ColumnBatch, rows: ArrayLike<number>, encoding: JsonlEncoding): EncodedRows {
   const writeRow = jsonlRowWriter(encoding)
-  const out = byteBuffer(1 << 20)
+  const chunks: Uint8Array[] = []
+  // room for a chunk and the row that crosses its end, so that few rows make the buffer grow
+  const fresh = () => byteBuffer(encodedChunkBytes + (encodedChunkBytes >> 2))
+  let out = fresh()
+  let before = 0
   const rowEnds = new Uint32Array(rows.length)
   for (let k = 0; k < rows.length; k++) {
     writeRow(out, batch.columns, rows[k]!)
-    rowEnds[k] = out.length
+    rowEnds[k] = before + out.length
+    if (out.length >= encodedChunkBytes) {
+      chunks.push(out.bytes.subarray(0, out.length))
+      before += out.length
+      out = fresh()
+    }
   }
-  return { bytes: out.bytes.subarray(0, out.length), rowEnds }
+  if (out.length) chunks.push(out.bytes.subarray(0, out.length))
+  return { chunks, rowEnds }
 }
 
-/** Rows [from, to) of encoded rows. */
+/** Rows [from, to) of encoded rows (views of the same chunks). */
 export function sliceEncoded(encoded: EncodedRows, from: number, to: number): EncodedRows {
   const base = from === 0 ? 0 : encoded.rowEnds[from - 1]!
   const end = to === 0 ? 0 : encoded.rowEnds[to - 1]!
-  return { bytes: encoded.bytes.subarray(base, end), rowEnds: encoded.rowEnds.subarray(from, to).map((rowEnd) => rowEnd - base) }
+  const chunks: Uint8Array[] = []
+  let chunkStart = 0
+  for (const chunk of encoded.chunks) {
+    const chunkEnd = chunkStart + chunk.length
+    if (chunkEnd > base && chunkStart < end) chunks.push(chunk.subarray(Math.max(0, base - chunkStart), Math.min(chunk.length, end - chunkStart)))
+    chunkStart = chunkEnd
+  }
+  return { chunks, rowEnds: encoded.rowEnds.subarray(from, to).map((rowEnd) => rowEnd - base) }
 }
 
 /** Open a JSONL sink. */
@@ -143,9 +166,11 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
     },
     async writeEncoded(encoded) {
       await flush()
-      bytes += encoded.bytes.length
       rows += encoded.rowEnds.length
-      if (encoded.bytes.length && !target.write(encoded.bytes)) await waitForDrain(target)
+      for (const chunk of encoded.chunks) {
+        bytes += chunk.length
+        if (chunk.length && !target.write(chunk)) await waitForDrain(target)
+      }
     },
     async writeRecords(records) {
       for (const record of records) {
