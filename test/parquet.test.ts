@@ -5,7 +5,7 @@ import { readManifest, repoDir } from '../fixtures/index.js'
 import { describeFile } from '../src/parquet/describe.js'
 import { readFooter, footerGuess } from '../src/parquet/footer.js'
 import { findRow } from '../src/parquet/lookup.js'
-import { batchRows, readBatches, type RowBatch } from '../src/parquet/rows.js'
+import { batchRows, chunkRanges, columnNames, decodePieceBytes, readBatches, readPieces, type RowBatch } from '../src/parquet/rows.js'
 import { cellAt } from '../src/parquet/intList.js'
 import { fileSource, type ByteSource } from '../src/parquet/source.js'
 import { parseMessages, repoOf, runOf, summarizeMessages, taskOf } from '../src/trajectory/messages.js'
@@ -112,6 +112,41 @@ describe('parquet reader', () => {
     const expected = await duck(`SELECT trajectory_id, messages FROM read_parquet(${sqlString(pathOf(file.path))})`)
     assert.deepEqual(ids, expected.map((row) => row.trajectory_id))
     assert.deepEqual(messages, expected.map((row) => row.messages))
+  })
+
+  test('a slice sent to a decoding thread carries its own pages, not its row group', async () => {
+    const file = manifest.files.find((f) => f.config === 'trajectories' && f.split === 'SWE_Smith' && f.shard === 0)!
+    const source = await fileSource(pathOf(file.path))
+    const metadata = await readFooter(source)
+    const decoded: { ids: unknown[], messages: unknown[] } = { ids: [], messages: [] }
+    let slices = 0
+    // per row group: its slices, and the bytes they carry together
+    const carried = new Map<number, { slices: number, bytes: number }>()
+    for await (const piece of readPieces(source, metadata, { sliceBytes: 8_000 })) {
+      if (piece.piece.sliced) {
+        slices++
+        const group = carried.get(piece.piece.rowGroup) ?? { slices: 0, bytes: 0 }
+        group.slices++
+        group.bytes += piece.spans.reduce((sum, span) => sum + span.bytes.byteLength, 0)
+        carried.set(piece.piece.rowGroup, group)
+      }
+      const columns = await decodePieceBytes(metadata, columnNames(metadata), piece)
+      for (let i = 0; i < piece.piece.end - piece.piece.start; i++) {
+        decoded.ids.push(columns.trajectory_id![i as never])
+        decoded.messages.push(columns.messages![i as never])
+      }
+    }
+    await source.close()
+    assert.ok(slices > file.rowGroups, `${slices} slices`)
+    for (const [group, { slices, bytes }] of carried) {
+      const whole = chunkRanges(metadata, group, columnNames(metadata)).reduce((sum, [a, b]) => sum + b - a, 0)
+      // each page goes to one slice (a dictionary and the indexes to all): far from a copy of the group per slice
+      if (slices >= 3) assert.ok(bytes < whole * 1.6, `row group ${group}: ${slices} slices carry ${bytes} bytes of its ${whole}`)
+    }
+    assert.ok([...carried.values()].some((group) => group.slices >= 3), 'some row group has three slices or more')
+    const expected = await duck(`SELECT trajectory_id, messages FROM read_parquet(${sqlString(pathOf(file.path))})`)
+    assert.deepEqual(decoded.ids, expected.map((row) => row.trajectory_id))
+    assert.deepEqual(decoded.messages, expected.map((row) => row.messages))
   })
 
   test('projection fetches only the requested columns\' bytes', async () => {

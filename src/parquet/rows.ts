@@ -127,8 +127,8 @@ async function pieceRanges(file: AsyncBuffer, metadata: FileMetaData, columns: s
     const dictionary: Range[] = pagesStart > chunkStart ? [[chunkStart, pagesStart]] : []
     return [indexRange, ...dictionary, [Number(pages[first]!.offset), Number(pages[last]!.offset) + pages[last]!.compressed_page_size]]
   }))
-  // merged as chunkRanges merges, so any range hyparquet coalesces lies inside one of ours
-  return mergeRanges(ranges.flat(), 64 * 1024)
+  // hyparquet reads chunks less than 8 KiB apart as one range: each must lie inside one of ours
+  return mergeRanges(ranges.flat(), 8 * 1024)
 }
 
 /** First and last page holding rows [start, end) of a row group, by their first row indexes. */
