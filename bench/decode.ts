@@ -10,20 +10,21 @@
  * the same rows (count and an order-free hash of every column, computed by DuckDB on both outputs).
  * `--quick` runs on the tiny fixtures to show the bench works (its figures mean nothing).
  *
- *   npm run build && npx tsx bench/decode.ts [--quick] [--threads 2] [--ours="--threads 2 --memory 1GB"]
+ *   npm run build && npx tsx bench/decode.ts [--quick] [--threads 2] [--ours="--threads 2 --memory 1GB"] [--install-peers]
  */
-import { spawnSync } from 'node:child_process'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { configs, ensureFixtures, repoDir, type ConfigName } from '../fixtures/index.js'
+import { polarsPeer } from './polars.js'
 import { check, duckdb, idleNodeRssMb, footerSummary, measure, ours, ratio, sqlString, timing, workDir, type Measurement } from './support.js'
 
 const { values } = parseArgs({ options: {
   quick: { type: 'boolean', default: false },
   threads: { type: 'string', default: '2' },
   ours: { type: 'string', default: '' },
+  'install-peers': { type: 'boolean', default: false },
 } })
 const threads = Number(values.threads)
 const extra = values.ours!.split(' ').filter(Boolean)
@@ -32,7 +33,7 @@ const manifest = await ensureFixtures(profile)
 const work = await workDir()
 const db = await (await DuckDBInstance.create(':memory:', { threads: String(threads), autoinstall_known_extensions: 'false' })).connect()
 const query = async (sql: string) => (await db.runAndReadAll(sql)).getRowObjectsJson()
-const polars = spawnSync('python3', ['-c', 'import polars'], { stdio: 'ignore' }).status === 0
+const polars = polarsPeer(values['install-peers']!)
 const idle = await idleNodeRssMb()
 
 /** Every column of a config, with casts so JSON and Parquet readings of the same rows hash alike. */
@@ -79,10 +80,10 @@ try {
       compare(`filter → JSONL: ${config} ${split} (${footer.codecs}), ${files.length} shards`, oursResult, duck, rowGroupMb, ...targets[config])
       const [a, b] = [await fingerprint(config, jsonl(oursOut)), await fingerprint(config, jsonl(duckOut))]
       check('same rows as DuckDB', a === b, a === b ? a : `ours ${a}, DuckDB ${b}`)
-      if (polars) await polarsFilter(files, oursResult)
+      if ('command' in polars) await polarsFilter(files, oursResult)
     }
   }
-  if (!polars) console.log('\npolars: not installed')
+  if ('missing' in polars) console.log(`\npolars: ${polars.missing}`)
 
   for (const config of [configs.tokenized, configs.trajectories]) {
     const files = inputs(config, 'SWE_Smith')
@@ -141,9 +142,9 @@ SELECT
 
 /** polars' lazy filter → NDJSON on the same files and threads, when polars is installed. */
 async function polarsFilter(files: string[], oursResult: Measurement) {
+  if (!('command' in polars)) return
   const out = join(work.path, 'polars.jsonl')
-  const script = `import polars as pl, sys\npl.scan_parquet(sys.argv[2:]).filter(pl.col('reward') == 1).sink_ndjson(sys.argv[1])`
-  const result = await measure('polars scan → filter → sink_ndjson', 'python3', ['-c', script, out, ...files], { env: { POLARS_MAX_THREADS: String(threads) } })
+  const result = await measure(`polars (${polars.engine}) scan → filter → sink_ndjson`, polars.command, polars.args(out, files), { env: { POLARS_MAX_THREADS: String(threads) } })
   timing(result)
   ratio('polars time / ours', result.seconds, oursResult.seconds)
 }
