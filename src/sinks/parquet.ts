@@ -4,7 +4,9 @@ import { snappyCompressor } from 'hysnappy'
 import { fieldSubtrees } from '../parquet/schema.js'
 import { openAtomicFile, type AtomicFile } from './atomicFile.js'
 import type { ColumnBatch } from './jsonl.js'
-import { cellAt, columnLength } from '../parquet/intList.js'
+import { cellAt, columnLength, isIntList, takeRows } from '../parquet/intList.js'
+import { intListLayout, type IntListLayout } from '../parquet/intListDecode.js'
+import { rowGroupWriter, type GroupColumn } from './parquetRowGroup.js'
 
 // one WASM instance for the whole run (hysnappy's snappyCompress() instantiates one per call), made on first use
 let compressor: ((input: Uint8Array) => Uint8Array) | undefined
@@ -40,6 +42,7 @@ export async function openParquetSink(options: ParquetSinkOptions): Promise<Parq
   const topLevel = topLevelColumns(schema)
   const writer = streamWriter(file)
   const parquet = new ParquetWriter({ writer, schema, codec: 'SNAPPY', compressors: { SNAPPY: snappyCompress }, kvMetadata: outputKeyValues(options.kvMetadata, topLevel.map((column) => column.name)), createdBy: 'coderforge' })
+  const writeRowGroup = rowGroupWriter(parquet)
   let rows = 0
   return {
     get rows() { return rows },
@@ -48,9 +51,13 @@ export async function openParquetSink(options: ParquetSinkOptions): Promise<Parq
       const first = batch.columns[topLevel[0]!.name]
       const count = selected ? selected.length : (first ? columnLength(first) : 0)
       if (count === 0) return
-      const columnData = topLevel.map(({ name, int64 }) => {
+      const columns = topLevel.map(({ name, int64, intList }): GroupColumn => {
         const source = batch.columns[name]
         if (!source) throw new Error(`column '${name}' missing from the batch`)
+        if (isIntList(source)) {
+          if (!intList) throw new Error(`column '${name}': list<int> values for a column that is not a list<int> in the output schema`)
+          return { name, layout: intList, intList: selected ? takeRows(source, selected) : source }
+        }
         const data = new Array<unknown>(count)
         let textBytes = 0
         for (let k = 0; k < count; k++) {
@@ -62,7 +69,7 @@ export async function openParquetSink(options: ParquetSinkOptions): Promise<Parq
         const large = textBytes / count > largeValueBytes
         return large ? { name, data, encoding: 'PLAIN' as const, statistics: false } : { name, data }
       })
-      await parquet.write({ columnData, rowGroupSize: count })
+      await writeRowGroup(columns, count)
       rows += count
     },
     async close() {
@@ -106,12 +113,15 @@ interface TopLevelColumn {
   name: string
   /** Leaf values are INT64: the writer wants bigint. */
   int64: boolean
+  /** The column is a list<int> of the layout the flat writer writes (intListChunk.ts). */
+  intList?: IntListLayout
 }
 
 function topLevelColumns(schema: SchemaElement[]): TopLevelColumn[] {
   return fieldSubtrees(schema).map((subtree) => ({
     name: subtree[0]!.name,
     int64: subtree.some((element) => !element.num_children && element.type === 'INT64'),
+    intList: intListLayout(schema, subtree[0]!.name),
   }))
 }
 
@@ -143,11 +153,9 @@ export function outputKeyValues(kvMetadata: KeyValue[] | undefined, columns: str
   })
 }
 
-/** A cell as hyparquet-writer takes it: lists as JS arrays (a list<int> view too), INT64 leaves as bigint. */
+/** A cell as hyparquet-writer takes it: INT64 leaves as bigint (lists of them too). */
 function toWriterValue(value: unknown, int64: boolean): unknown {
   if (typeof value === 'number') return int64 ? BigInt(value) : value
   if (Array.isArray(value)) return value.map((item) => toWriterValue(item, int64))
-  if (value instanceof Int32Array) return int64 ? Array.from(value, BigInt) : Array.from(value)
-  if (value instanceof BigInt64Array) return Array.from(value)
   return value
 }
