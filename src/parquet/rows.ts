@@ -32,6 +32,7 @@ export interface ReadOptions {
   /**
    * Row groups larger than this (uncompressed) are read in row slices — through their offset index, or
    * for local files by decompressing only each slice's pages — so memory stays near this size (default 128 MB).
+   * A row group with an offset index is read in eight slices of at least 8 MiB whatever this says.
    */
   sliceBytes?: number
   /** Keep the bytes read (held by the source) after the batches are done, for a later read of the same file. */
@@ -41,6 +42,10 @@ export interface ReadOptions {
 }
 
 const defaultSliceBytes = 128 * 1024 * 1024
+/** Slices of a row group that has an offset index, unless they would be smaller than `minSliceBytes`. */
+const slicesPerRowGroup = 8
+/** Below this a slice costs more in per-piece work than it saves in memory. */
+const minSliceBytes = 8 * 1024 * 1024
 
 /** Top-level column names in schema order. */
 export function columnNames(metadata: FileMetaData): string[] {
@@ -224,9 +229,12 @@ function planPieces(metadata: FileMetaData, columns: string[], options: ReadOpti
       const uncompressed = chunks.reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)
       // single-page chunks get no offset index, and need none: only the large ones must have it
       const indexed = chunks.every((chunk) => Number(chunk.meta_data?.total_uncompressed_size ?? 0) < 1 << 20 || chunk.offset_index_offset !== undefined)
-      // without an index the slices share the group's held chunks and each decompresses only its own pages
-      if (uncompressed > sliceBytes && rows > 1) {
-        const step = Math.max(1, Math.floor(rows * sliceBytes / uncompressed))
+      // without an index the slices share the group's held chunks and each decompresses only its own pages;
+      // with one, a row group is read in a few slices whatever the budget, so that the pieces in flight
+      // (decoding on every thread, and the one being written) hold a fraction of it, not several copies
+      const target = indexed ? Math.min(sliceBytes, Math.max(minSliceBytes, uncompressed / slicesPerRowGroup)) : sliceBytes
+      if (uncompressed > target && rows > 1) {
+        const step = Math.max(1, Math.floor(rows * target / uncompressed))
         for (let s = start; s < end; s += step) pieces.push({ rowGroup: index, start: s, end: Math.min(end, s + step), sliced: true, indexed })
       } else {
         pieces.push({ rowGroup: index, start, end, sliced: false, indexed })
