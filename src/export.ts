@@ -3,7 +3,7 @@ import { UsageError } from './errors.js'
 import { columnNames } from './parquet/rows.js'
 import type { CompiledPredicate } from './query/compile.js'
 import type { DecodePool } from './query/decodePool.js'
-import { selectRows, writeMatch } from './query/select.js'
+import { selectRows, writeMatch, type SelectProgress } from './query/select.js'
 import { openSink, rollingSink, type Format, type RowSink } from './sinks/output.js'
 import { openTrainingSink } from './sinks/training.js'
 import { addStats, emptyStats, type ConversionStats, type ConvertOptions } from './sft/convert.js'
@@ -40,6 +40,8 @@ export interface ExportOptions {
   /** Memory per decode: larger row groups are read in slices (see ReadOptions.sliceBytes). */
   sliceBytes?: number
   onFile?: (file: ExportedFile) => void
+  /** Totals so far, for progress (see {@link SelectProgress}); shards kept from an earlier run count whole. */
+  onProgress?: (progress: SelectProgress) => void
 }
 
 /** One input shard's output. */
@@ -121,6 +123,7 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
   const identityOf = (source: SourceRef) => options.resume &&
     { source: source.name, size: source.size, sha256: source.shard?.sha256, commit: options.resume.commit, params: options.resume.params }
   const todo: SourceRef[] = []
+  const kept: SelectProgress = { bytes: 0, rowsWritten: 0 }
   for (const source of sources) {
     const identity = identityOf(source)
     const done = identity && !options.resume?.redo ? await completedShard(options.outDir, outputStem(source), identity) : undefined
@@ -134,9 +137,12 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
     report.rows += done.rows
     report.rowsScanned += done.rowsScanned
     report.resumed++
+    kept.bytes += source.size
+    kept.rowsWritten += done.rows
     if (done.stats) addStats(stats, done.stats)
     options.onFile?.(file)
   }
+  options.onProgress?.(kept)
   if (todo.length === 0) return report
   const opened = openSources(todo)
   const shards = new Map<OpenedSource, ShardOutput>()
@@ -164,6 +170,7 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
       sliceBytes: options.sliceBytes,
       jsonl: encodeOnThreads ? { columns, nestedJson } : undefined,
       onMatch: (match) => writeMatch(shardOf(match.source).sink, match),
+      onProgress: (progress) => options.onProgress?.({ bytes: kept.bytes + progress.bytes, rowsWritten: kept.rowsWritten + progress.rowsWritten }),
       onFile: async ({ source, rowsScanned, rowsWritten }) => {
         const shard = shardOf(source)
         await shard.sink.close()

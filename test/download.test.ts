@@ -316,26 +316,27 @@ describe('download', () => {
 })
 
 describe('download progress on a terminal', () => {
-  /** What the bars drew on a terminal of `rows` lines after these files started and some received bytes. */
-  function draw(rows: number, started: string[], receiving: string[]): string {
+  /** What the bars drew on a terminal of `rows` lines after these files started and some received bytes (once rendered). */
+  async function draw(rows: number, started: string[], receiving: string[]): Promise<string> {
     let text = ''
     const tty = Object.assign(new Writable({ write(chunk: Buffer, _encoding, callback) { text += chunk.toString(); callback() } }), { isTTY: true, columns: 120, rows })
     const progress = transferProgress(createOutput({ stderr: tty, env: { NO_COLOR: '1' } }), { files: started.length, bytes: 100 * started.length, presentBytes: 0, presentFiles: 0, retries: () => 0 })
     for (const name of started) progress.onEvent({ type: 'file-start', name, size: 100, resumedBytes: 0 })
     for (const name of receiving) progress.onEvent({ type: 'bytes', name, bytes: 40 })
+    await sleep(150) // a frame: stop() leaves the total line alone
     progress.stop()
     return text
   }
   const names = ['SWE_Smith-00000.parquet', 'SWE_Smith-00001.parquet', 'SWE_Smith-00002.parquet']
 
-  test('a bar only for files receiving bytes, not for files waiting their turn', () => {
-    const text = draw(24, names, [names[1]!])
+  test('a bar only for files receiving bytes, not for files waiting their turn', async () => {
+    const text = await draw(24, names, [names[1]!])
     assert.match(text, /SWE_Smith-00001\.parquet +█+░+ 40 B \/ 100 B/)
     assert.doesNotMatch(text, /SWE_Smith-0000[02]/)
   })
 
-  test('no more file bars than the terminal has room for', () => {
-    const text = draw(6, names, names)
+  test('no more file bars than the terminal has room for', async () => {
+    const text = await draw(6, names, names)
     assert.equal(names.filter((name) => text.includes(name)).length, 2)
   })
 })

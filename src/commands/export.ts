@@ -14,8 +14,9 @@ import { resolveSources } from '../sources.js'
 import { trainingFormats, type TrainingFormat } from '../trajectory/formats.js'
 import { formatBytes, formatCount, formatDuration } from '../ui/format.js'
 import { note, printJson, warn, type Output } from '../ui/output.js'
-import { countProgress } from '../ui/progress.js'
+import { countProgress, scanProgress } from '../ui/progress.js'
 import { decodePool } from '../query/decodePool.js'
+import type { SelectProgress } from '../query/select.js'
 import { parseCount, parseSize } from '../values.js'
 import {
   addHubOptions, addOutputOptions, addReadOptions, addRowOptions, addSelectionOptions, openHub, outputFormatFrom, positiveInteger, readOptionsFrom, rowSelectionFrom,
@@ -137,11 +138,19 @@ JOB_COMPLETIONS, which the Job spec sets), so the same command runs unchanged in
     try {
       const set = await resolveSources(hub, { repo: flags.repo, revision: flags.revision, ...selectionFrom(flags), inputs: files, holdBytes: read.holdBytes })
       const { settings } = setup
-      // one bar at a time: the planning scan over the whole selection, then this worker's shards
-      const exporting = () => countProgress(out, 'export', workerShare(set.sources, worker).length)
+      // one line at a time: the planning scan over the whole selection, then this worker's shards
+      let done: SelectProgress = { bytes: 0, rowsWritten: 0 }
+      const exporting = () => {
+        // the planning scan fetched bytes of its own
+        const fetchedBefore = set.bytesFetched()
+        return scanProgress(out, {
+          label: 'export',
+          totalBytes: workerShare(set.sources, worker).reduce((sum, source) => sum + source.size, 0),
+          sample: () => ({ bytes: done.bytes, fetched: set.bytesFetched() - fetchedBefore, rows: done.rowsWritten }),
+        })
+      }
       const planning = setup.needsPlan ? countProgress(out, 'plan', set.sources.length) : undefined
       let progress = planning ? undefined : exporting()
-      let done = 0
       let result
       try {
         result = await exportSelection(set, {
@@ -155,7 +164,7 @@ JOB_COMPLETIONS, which the Job spec sets), so the same command runs unchanged in
               progress ??= exporting()
             }
           },
-          onFile: () => (progress ??= exporting()).update(++done),
+          onProgress: (progressed) => { done = progressed },
         })
       } finally {
         planning?.stop()

@@ -1,12 +1,12 @@
 import { Command } from 'commander'
 import type { CommandContext } from '../context.js'
 import { UsageError } from '../errors.js'
-import { selectRows, writeMatch } from '../query/select.js'
+import { selectRows, writeMatch, type SelectProgress } from '../query/select.js'
 import { openSink } from '../sinks/output.js'
 import { closeSources, openSources, resolveSources } from '../sources.js'
 import { formatBytes, formatCount, formatDuration } from '../ui/format.js'
 import { note, printJson } from '../ui/output.js'
-import { countProgress } from '../ui/progress.js'
+import { scanProgress } from '../ui/progress.js'
 import { columnNames } from '../parquet/rows.js'
 import { decodePool } from '../query/decodePool.js'
 import {
@@ -66,7 +66,11 @@ order, then row order. The file appears under its name only when complete.`)
         const sink = await openSink({
           path: flags.output, format, columns, schema: first.metadata.schema, kvMetadata: first.metadata.key_value_metadata, nestedJson, stdout: out.stdout,
         })
-        const progress = countProgress(out, 'filter', set.sources.length)
+        const total = set.sources.reduce((sum, source) => sum + source.size, 0)
+        let done: SelectProgress = { bytes: 0, rowsWritten: 0 }
+        const progress = scanProgress(out, {
+          label: 'filter', totalBytes: total, sample: () => ({ bytes: done.bytes, fetched: set.bytesFetched(), rows: done.rowsWritten }),
+        })
         let report
         try {
           report = await selectRows(opened, {
@@ -77,7 +81,7 @@ order, then row order. The file appears under its name only when complete.`)
             decoder,
             jsonl: sink.encoding,
             onMatch: (match) => writeMatch(sink, match),
-            onFile: ({ done }) => progress.update(done),
+            onProgress: (progressed) => { done = progressed },
           })
           await sink.close()
         } catch (error) {
@@ -86,7 +90,6 @@ order, then row order. The file appears under its name only when complete.`)
         } finally {
           progress.stop()
         }
-        const total = set.sources.reduce((sum, source) => sum + source.size, 0)
         const summary = {
           output: flags.output, format, rows_written: report.rowsWritten, rows_scanned: report.rowsScanned, files: report.files,
           row_groups: report.rowGroups, row_groups_skipped: report.rowGroupsSkipped, row_groups_read: report.rowGroupsRead,

@@ -1,3 +1,4 @@
+import type { RowGroup } from 'hyparquet'
 import pLimit from 'p-limit'
 import { UsageError } from '../errors.js'
 import type { Range } from '../fetch/spans.js'
@@ -58,6 +59,18 @@ export interface SelectOptions {
   onMatch(match: Match): Promise<void>
   /** Called, in file order, when a file's matches have all been delivered; awaited before the next file's. */
   onFile?(file: FileDone): void | Promise<void>
+  /** Called with the totals so far after each piece delivered and each file done, for progress. */
+  onProgress?(progress: SelectProgress): void
+}
+
+/**
+ * How far a selection has come. `bytes` are the source bytes it is done with: a piece's share of
+ * its row group's compressed bytes when the piece is delivered, and when a file is done the rest of
+ * it (row groups skipped or without candidates, footer), so that they add up to the files' sizes.
+ */
+export interface SelectProgress {
+  bytes: number
+  rowsWritten: number
 }
 
 /** A file whose matches have all been delivered. */
@@ -93,9 +106,10 @@ interface Decoded {
 interface Candidates {
   source: OpenedSource
   predicate: CompiledPredicate
-  /** Rows phase 1 read, and rows written so far. */
+  /** Rows phase 1 read, rows written and source bytes done (see {@link SelectProgress}) so far. */
   scanned: number
   written: number
+  bytes: number
   /** File row indexes of the candidates, by row group. */
   byGroup: Map<number, number[]>
   ids: Map<number, string>
@@ -122,7 +136,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
     requireColumns(source, [...phase1Columns, ...predicate.phase2Columns], 'the predicate reads it')
     const byGroup = new Map<number, number[]>()
     const ids = new Map<number, string>()
-    const candidates: Candidates = { source, predicate, scanned: 0, written: 0, byGroup, ids }
+    const candidates: Candidates = { source, predicate, scanned: 0, written: 0, bytes: 0, byGroup, ids }
     const groups: number[] = []
     let groupStart = 0
     for (const [index, group] of source.metadata.row_groups.entries()) {
@@ -146,6 +160,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
   })
 
   let done = 0
+  let bytesDone = 0
   let scans = opened.map((promise) => promise.then(scan))
   if (options.sample) scans = await sampleCandidates(scans, options.sample)
   const ahead = fetchAhead()
@@ -238,7 +253,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
     const { source } = file
     if (decoded.fileDone) {
       await options.onFile?.({ source, rowsScanned: file.scanned, rowsWritten: file.written, done: ++done, total: scans.length })
-      return
+      return progressed(file, source.ref.size - file.bytes)
     }
     report.rowGroupsRead++
     // without phase 1, phase 2 is the scan
@@ -257,6 +272,14 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
     if (rows.length) await options.onMatch({ source, batch, rows, encoded })
     report.rowsWritten += rows.length
     file.written += rows.length
+    const group = source.metadata.row_groups[piece!.rowGroup]!
+    progressed(file, Math.floor((compressedBytes(group) * (piece!.end - piece!.start)) / (Number(group.num_rows) || 1)))
+  }
+
+  function progressed(file: Candidates, bytes: number): void {
+    file.bytes += bytes
+    bytesDone += bytes
+    options.onProgress?.({ bytes: bytesDone, rowsWritten: report.rowsWritten })
   }
 }
 
@@ -273,6 +296,11 @@ async function sampleCandidates(scans: Promise<Candidates>[], sample: { n: numbe
     }
     return Promise.resolve({ ...candidates, byGroup })
   })
+}
+
+/** Bytes a row group takes in its file: its column chunks, compressed. */
+function compressedBytes(group: RowGroup): number {
+  return group.columns.reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_compressed_size ?? 0), 0)
 }
 
 function requireColumns(source: OpenedSource, columns: string[], why: string): void {

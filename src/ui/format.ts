@@ -45,6 +45,12 @@ export function table(rows: string[][], options: { align?: ('left' | 'right')[],
 // eslint-disable-next-line no-control-regex
 const ansiPattern = /\u001b\[[0-9;]*m/g
 
-function visibleLength(text: string): number {
-  return text.replace(ansiPattern, '').length
+/** Text without its colour codes. */
+export function stripAnsi(text: string): string {
+  return text.replace(ansiPattern, '')
+}
+
+/** Columns a terminal gives text (colour codes take none). */
+export function visibleLength(text: string): number {
+  return stripAnsi(text).length
 }

@@ -1,6 +1,8 @@
+import type { ChalkInstance } from 'chalk'
 import cliProgress from 'cli-progress'
+import type { Writable } from 'node:stream'
 import type { DownloadEvent } from '../fetch/downloader.js'
-import { formatBytes, formatDuration } from './format.js'
+import { formatBytes, formatCount, formatDuration, stripAnsi, visibleLength } from './format.js'
 import { printJson, type Output } from './output.js'
 
 /** Totals known before a transfer starts. */
@@ -22,46 +24,118 @@ export interface TransferProgress {
 }
 
 const plainIntervalMs = 5000
-const labelWidth = 34
+const ttyIntervalMs = 250
 const jsonIntervalMs = 1000
 const rateWindowMs = 5000
+const labelWidth = 34
+const maxBarWidth = 30
+const minBarWidth = 8
+
+/** Bytes per second of a running total over the last few seconds, and the time left at that rate. */
+interface RateMeter {
+  /** Record the running total. */
+  track(done: number): void
+  rate(): number
+  /** Milliseconds until `total` is done; Infinity while no rate is known. */
+  eta(total: number): number
+}
 
 /**
- * Progress for a transfer. On a TTY: one aggregate bar (bytes, files, rate, ETA) and a bar per
- * active file. Piped: a line every few seconds and one per finished file. --json: NDJSON events.
- * --quiet: nothing.
+ * A rate over a sliding window of samples. The window opens at the first change of the total, not
+ * when the meter is made: the seconds spent listing and opening before any byte flowed (and the bytes
+ * already done then) would otherwise drag the rate down and stretch the ETA.
  */
-export function transferProgress(out: Output, totals: TransferTotals): TransferProgress {
-  const started = Date.now()
-  let doneBytes = totals.presentBytes
-  let doneFiles = totals.presentFiles
-  const samples: { t: number, bytes: number }[] = [{ t: started, bytes: doneBytes }]
-
+function rateMeter(initial: number): RateMeter {
+  let done = initial
+  const samples: { t: number, bytes: number }[] = []
   const rate = () => {
     const now = Date.now()
     while (samples.length > 2 && samples[1]!.t < now - rateWindowMs) samples.shift()
-    const first = samples[0]!
-    const seconds = (now - first.t) / 1000
-    return seconds > 0 ? (doneBytes - first.bytes) / seconds : 0
+    const first = samples[0]
+    const seconds = first ? (now - first.t) / 1000 : 0
+    return first && seconds > 0 ? (done - first.bytes) / seconds : 0
   }
-  const eta = () => {
-    const r = rate()
-    return r > 0 ? ((totals.bytes - doneBytes) / r) * 1000 : Infinity
+  return {
+    track(bytes) {
+      const now = Date.now()
+      const moved = bytes !== done
+      done = bytes
+      const last = samples[samples.length - 1]
+      if (last ? now - last.t > 200 : moved) samples.push({ t: now, bytes })
+    },
+    rate,
+    eta(total) {
+      const r = rate()
+      return r > 0 ? (Math.max(0, total - done) / r) * 1000 : Infinity
+    },
   }
+}
+
+/** `42%` of a total (100% of nothing). */
+function percent(done: number, total: number): string {
+  return `${total > 0 ? Math.floor(Math.min(1, done / total) * 100) : 100}%`
+}
+
+/** `1.2 GB / 2.9 GB`. */
+function bytesOf(done: number, total: number): string {
+  return `${formatBytes(done)} / ${formatBytes(total)}`
+}
+
+/** `45.0 MB/s, ETA 38.0s`. */
+function rateAndEta(meter: RateMeter, total: number): string {
+  return `${formatBytes(meter.rate())}/s, ETA ${formatDuration(meter.eta(total))}`
+}
+
+/** Columns of the terminal a stream writes to (80 when it does not say). */
+function columnsOf(stream: Writable): number {
+  return (stream as Partial<NodeJS.WriteStream>).columns || 80
+}
+
+/**
+ * One progress line in `width` columns: `label bar detail`. The detail (the numbers) is kept whole,
+ * the label is cut from the left when long (a file name's end tells it apart), and the bar takes what
+ * is left, or goes. The last column stays free: writing it makes a terminal wrap, or crop the line.
+ * A label padded with spaces keeps its width while there is room, so bars line up.
+ */
+export function fitLine(label: string, fraction: number, detail: string, width: number, color: ChalkInstance): string {
+  const columns = width - 1
+  const free = columns - visibleLength(detail)
+  if (free < 0) return stripAnsi(detail).slice(0, columns)
+  const labelColumns = Math.min(visibleLength(label), labelWidth, free - 1)
+  const barColumns = Math.min(maxBarWidth, free - (labelColumns > 0 ? labelColumns + 2 : 1))
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * barColumns)
+  return [
+    labelColumns > 0 ? fitLabel(label, labelColumns) : '',
+    barColumns >= minBarWidth ? color.cyan('█'.repeat(filled)) + color.gray('░'.repeat(barColumns - filled)) : '',
+    detail,
+  ].filter(Boolean).join(' ')
+}
+
+/** A plain label in exactly `columns` columns: padded, or cut from the left. */
+function fitLabel(label: string, columns: number): string {
+  const text = label.trimEnd()
+  return text.length > columns ? '…' + text.slice(text.length - columns + 1) : text.padEnd(columns)
+}
+
+/**
+ * Progress for a transfer. On a TTY: one aggregate bar (bytes, files, rate, ETA) and a bar per
+ * active file, each line fitting the terminal. Piped: a line every few seconds and one per finished
+ * file. --json: NDJSON events. --quiet: nothing.
+ */
+export function transferProgress(out: Output, totals: TransferTotals): TransferProgress {
+  let doneBytes = totals.presentBytes
+  let doneFiles = totals.presentFiles
+  const meter = rateMeter(doneBytes)
+  const eta = () => meter.eta(totals.bytes)
   const snapshot = () => ({
     event: 'progress', files_done: doneFiles, files_total: totals.files, bytes_done: doneBytes,
-    bytes_total: totals.bytes, bytes_per_second: Math.round(rate()), eta_seconds: Number.isFinite(eta()) ? Math.round(eta() / 1000) : null,
+    bytes_total: totals.bytes, bytes_per_second: Math.round(meter.rate()), eta_seconds: Number.isFinite(eta()) ? Math.round(eta() / 1000) : null,
     retries: totals.retries(),
   })
-  const summaryLine = () => {
-    const percent = totals.bytes > 0 ? Math.floor((doneBytes / totals.bytes) * 100) : 100
-    return `[${percent}%] ${doneFiles}/${totals.files} files, ${formatBytes(doneBytes)} / ${formatBytes(totals.bytes)}, ` +
-      `${formatBytes(rate())}/s, ETA ${formatDuration(eta())}`
-  }
+  const figures = () => `${doneFiles}/${totals.files} files, ${bytesOf(doneBytes, totals.bytes)}, ${rateAndEta(meter, totals.bytes)}`
   const track = (bytes: number) => {
     doneBytes += bytes
-    const now = Date.now()
-    if (now - samples[samples.length - 1]!.t > 200) samples.push({ t: now, bytes: doneBytes })
+    meter.track(doneBytes)
   }
 
   if (out.quiet) return { onEvent: () => {}, stop: () => {} }
@@ -79,7 +153,7 @@ export function transferProgress(out: Output, totals: TransferTotals): TransferP
   }
 
   if (!out.interactive) {
-    const timer = setInterval(() => out.stderr.write(summaryLine() + '\n'), plainIntervalMs)
+    const timer = setInterval(() => out.stderr.write(`[${percent(doneBytes, totals.bytes)}] ${figures()}\n`), plainIntervalMs)
     return {
       onEvent(event) {
         if (event.type === 'bytes') return track(event.bytes)
@@ -95,29 +169,30 @@ export function transferProgress(out: Output, totals: TransferTotals): TransferP
   }
 
   const color = out.colorErr
+  const stream = out.stderr as NodeJS.WriteStream
   const multibar = new cliProgress.MultiBar({
-    stream: out.stderr as NodeJS.WriteStream,
+    stream,
     hideCursor: true,
     clearOnComplete: false,
-    autopadding: true,
+    // a bar removed moves the ones below it up a line: redraw them, unchanged or not, or that line
+    // would go on showing the removed bar
+    forceRedraw: true,
     fps: 10,
-    format: (_options, params, payload: { label: string, detail: string }) => {
-      const width = 20
-      const filled = Math.round(params.progress * width)
-      const bar = color.cyan('█'.repeat(filled)) + color.gray('░'.repeat(width - filled))
-      return `${payload.label} ${bar} ${payload.detail}`
-    },
+    format: (_options, params, payload: { label: string, detail: string }) =>
+      fitLine(payload.label, params.progress, payload.detail, columnsOf(stream), color),
   })
-  const total = multibar.create(totals.bytes || 1, doneBytes, { label: color.bold('total'.padEnd(labelWidth)), detail: '' })
+  const totalLine = () => ({
+    label: 'total'.padEnd(labelWidth),
+    detail: `${percent(doneBytes, totals.bytes)} ${figures()}` + (totals.retries() ? color.yellow(`, ${totals.retries()} retries`) : ''),
+  })
+  const total = multibar.create(totals.bytes || 1, doneBytes, totalLine())
   // a bar only for files that are receiving bytes, and only as many as the terminal has room for:
   // files queued behind a connection budget would otherwise show as rows of empty bars
   const files = new Map<string, { bar?: cliProgress.SingleBar, done: number, size: number }>()
-  const maxFileBars = Math.max(1, Math.min(8, ((out.stderr as NodeJS.WriteStream).rows ?? 24) - 4))
+  const maxFileBars = Math.max(1, Math.min(8, (stream.rows ?? 24) - 4))
   let fileBars = 0
-  const refresh = () => {
-    total.update(doneBytes, { label: color.bold('total'.padEnd(labelWidth)), detail: summaryLine() + (totals.retries() ? color.yellow(`, ${totals.retries()} retries`) : '') })
-  }
-  const timer = setInterval(refresh, 250)
+  const refresh = () => total.update(doneBytes, totalLine())
+  const timer = setInterval(refresh, ttyIntervalMs)
   return {
     onEvent(event) {
       if (event.type === 'file-start') {
@@ -127,11 +202,12 @@ export function transferProgress(out: Output, totals: TransferTotals): TransferP
         const file = files.get(event.name)
         if (!file) return
         file.done += event.bytes
+        const line = { label: event.name.padEnd(labelWidth), detail: bytesOf(file.done, file.size) }
         if (!file.bar && fileBars < maxFileBars) {
-          file.bar = multibar.create(file.size || 1, file.done, { label: truncate(event.name, labelWidth), detail: '' })
+          file.bar = multibar.create(file.size || 1, file.done, line)
           fileBars++
         }
-        file.bar?.update(file.done, { label: truncate(event.name, labelWidth), detail: `${formatBytes(file.done)} / ${formatBytes(file.size)}` })
+        file.bar?.update(file.done, line)
       } else if (event.type === 'file-done') {
         doneFiles++
         const file = files.get(event.name)
@@ -144,6 +220,10 @@ export function transferProgress(out: Output, totals: TransferTotals): TransferP
     },
     stop() {
       clearInterval(timer)
+      // the last frame is the total alone: after Ctrl-C or an error, files still running would leave
+      // their bars half drawn under the message that follows
+      for (const file of files.values()) if (file.bar) multibar.remove(file.bar)
+      files.clear()
       refresh()
       multibar.stop()
     },
@@ -155,8 +235,62 @@ function withoutType<T extends { type: string }>(event: T): Omit<T, 'type'> {
   return rest
 }
 
-function truncate(text: string, width: number): string {
-  return text.length > width ? '…' + text.slice(text.length - width + 1) : text.padEnd(width)
+/** What a scan has done so far, as {@link scanProgress} polls it. */
+export interface ScanState {
+  /** Source bytes the scan is done with: row groups read or skipped (see SelectOptions.onProgress). */
+  bytes: number
+  /** Bytes fetched over the network for the scan so far (0 for local files). */
+  fetched: number
+  rows: number
+}
+
+/** Options for {@link scanProgress}. */
+export interface ScanProgressOptions {
+  /** What runs: `filter`, `export`. */
+  label: string
+  /** Bytes of every source the scan reads. */
+  totalBytes: number
+  /** Polled a few times a second. */
+  sample(): ScanState
+}
+
+/** A running {@link scanProgress}: stop it before printing anything else. */
+export interface ScanProgress {
+  stop(): void
+}
+
+/**
+ * Progress of a scan over source bytes (filter, export). On a TTY: one line of bar, bytes of the
+ * total, rows, rate and ETA, fitting the terminal, redrawn in place and erased on stop so what follows
+ * starts on a clean line. Piped: such a line every few seconds. --json, --quiet: nothing.
+ *
+ * Bytes done are those the scan is done with or, when ahead of them, those fetched for it: a remote
+ * read moves the line as its bytes arrive, a local one (or a skipped row group) as its pieces are done.
+ */
+export function scanProgress(out: Output, options: ScanProgressOptions): ScanProgress {
+  if (out.quiet || out.json) return { stop: () => {} }
+  const total = options.totalBytes
+  const meter = rateMeter(0)
+  let bytes = 0
+  let rows = 0
+  const detail = () => `${percent(bytes, total)} ${bytesOf(bytes, total)}, ${formatCount(rows)} rows, ${rateAndEta(meter, total)}`
+  const stream = out.stderr
+  // sampled at the TTY's pace either way: the rate needs samples more often than a piped line is printed
+  const sampler = setInterval(() => {
+    const state = options.sample()
+    bytes = Math.min(total, Math.max(state.bytes, state.fetched))
+    rows = state.rows
+    meter.track(bytes)
+    if (out.interactive) stream.write(`\r${fitLine(options.label, total > 0 ? bytes / total : 1, detail(), columnsOf(stream), out.colorErr)}\x1b[K`)
+  }, ttyIntervalMs)
+  const printer = out.interactive ? undefined : setInterval(() => stream.write(`${options.label} ${detail()}\n`), plainIntervalMs)
+  return {
+    stop() {
+      clearInterval(sampler)
+      clearInterval(printer)
+      if (out.interactive) stream.write('\r\x1b[K')
+    },
+  }
 }
 
 /** A progress bar over a count of things (shards), on a TTY only. */
