@@ -165,21 +165,41 @@ export interface OpenedSource {
   metadata: FileMetaData
 }
 
+/** Options for {@link openSources}. */
+export interface OpenSourcesOptions {
+  /** Sources opened at once (default 64; the HTTP client's connection budget bounds remote ones again). */
+  concurrency?: number
+  /** Only footers will be read (inspect): small remote files are not fetched whole with them. */
+  footerOnly?: boolean
+}
+
 /**
- * Open sources and read their footers, `concurrency` at a time (the HTTP client's budget bounds remote
- * ones again), in input order. Footers are small (one tail read each, kept for later reads), so a
- * split's 224 footers cost a few MB.
+ * Open sources and read their footers, several at a time, in input order. Footers are small (one tail
+ * read each, kept for later reads), so a split's 224 footers cost a few MB.
  */
-export function openSources(refs: SourceRef[], concurrency = 64): Promise<OpenedSource>[] {
-  const limit = pLimit(concurrency)
-  return refs.map((ref) => limit(async () => {
+export function openSources(refs: SourceRef[], options: OpenSourcesOptions = {}): Promise<OpenedSource>[] {
+  const limit = pLimit(options.concurrency ?? 64)
+  const open = async (ref: SourceRef): Promise<OpenedSource> => {
     const source = await ref.open()
     try {
-      return { ref, source, metadata: await readFooter(source) }
+      return { ref, source, metadata: await readFooter(source, { footerOnly: options.footerOnly }) }
     } catch (error) {
       await source.close?.()
       throw error
     }
+  }
+  // the first remote footer measures the link (one round trip before the others), so that each of
+  // the others knows whether its file is small enough to come whole in one request
+  let probe: Promise<unknown> | undefined
+  return refs.map((ref) => limit(async () => {
+    if (ref.origin !== 'remote' || options.footerOnly) return open(ref)
+    if (probe) {
+      await probe.catch(() => {})
+      return open(ref)
+    }
+    const opening = open(ref)
+    probe = opening
+    return opening
   }))
 }
 

@@ -57,7 +57,8 @@ Examples:
     try {
       const set = await resolveSources(hub, { repo: flags.repo, revision: flags.revision, ...selectionFrom(flags), inputs: files })
       if (set.sources.length === 0) throw new UsageError('the selection holds no shards (check --shards / --include)')
-      const opened = openSources(set.sources)
+      // a summary, a few rows or one row group: never worth fetching a small shard whole
+      const opened = openSources(set.sources, { footerOnly: true })
       try {
         const columns = flags.columns === undefined ? undefined : splitList(flags.columns)
         if (flags.id !== undefined) await showById(out, set, opened, flags.id, columns, flags.full)

@@ -9,34 +9,35 @@ export interface LinkEstimate {
   observeLatency(ms: number): void
   /** A body delivered `bytes` in `ms` once its first byte had arrived. */
   observeBody(bytes: number, ms: number): void
-  /** Bytes one connection delivers in one round trip; 0 before any latency was seen. */
+  /** Bytes one connection delivers in one round trip; 0 until both a latency and a rate were seen. */
   roundTripBytes(): number
 }
 
-/**
- * Assumed per-connection rate until a body large enough to measure has arrived: the low end of what
- * the Hub's CDN gives one connection (tens of MB/s), so a slow link fetches little more than it should.
- */
-const assumedBytesPerSecond = 16 * 1024 * 1024
-/** Bodies shorter than this say more about latency than rate. */
-const measurableBodyBytes = 256 * 1024
-/** Weight of each new sample in the running averages. */
+/** Bodies shorter than this say more about latency than rate (a footer tail is this long). */
+const measurableBodyBytes = 64 * 1024
+/** Weight of each new rate sample in the running average. */
 const smoothing = 0.2
 
-/** A running estimate from the requests a client makes. */
+/**
+ * A running estimate from the requests a client makes. The latency is the smallest seen: the first
+ * requests also open connections (TCP, TLS) and API answers take server time, and neither is what
+ * one more request on an open connection costs. Nothing is assumed before a rate is measured: a
+ * guess too high would fetch whole files on a slow link.
+ */
 export function linkEstimate(): LinkEstimate {
-  let latencyMs: number | undefined
+  let latencyMs = Infinity
   let bytesPerSecond: number | undefined
-  const average = (previous: number | undefined, sample: number) => previous === undefined ? sample : previous + smoothing * (sample - previous)
   return {
     observeLatency(ms) {
-      latencyMs = average(latencyMs, Math.max(0, ms))
+      latencyMs = Math.min(latencyMs, Math.max(0, ms))
     },
     observeBody(bytes, ms) {
-      if (bytes >= measurableBodyBytes && ms > 0) bytesPerSecond = average(bytesPerSecond, (bytes * 1000) / ms)
+      if (bytes < measurableBodyBytes || ms <= 0) return
+      const sample = (bytes * 1000) / ms
+      bytesPerSecond = bytesPerSecond === undefined ? sample : bytesPerSecond + smoothing * (sample - bytesPerSecond)
     },
     roundTripBytes() {
-      return latencyMs === undefined ? 0 : Math.round((latencyMs / 1000) * (bytesPerSecond ?? assumedBytesPerSecond))
+      return bytesPerSecond === undefined || !Number.isFinite(latencyMs) ? 0 : Math.round((latencyMs / 1000) * bytesPerSecond)
     },
   }
 }
