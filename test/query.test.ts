@@ -589,3 +589,28 @@ describe('agrees with DuckDB', () => {
     }
   })
 })
+
+describe('ordered window', () => {
+  test('results come out in push order while at most `capacity` are in the window; several producers may wait at once', async () => {
+    const { orderedWindow } = await import('../src/query/orderedWindow.js')
+    const consumed: string[] = []
+    let inWindow = 0
+    let most = 0
+    const window = orderedWindow<string>(2, async (value) => {
+      consumed.push(value)
+      inWindow--
+    })
+    const later = (value: string, ms: number) => new Promise<string>((resolve) => setTimeout(() => resolve(value), ms))
+    // three producers, each pushing four results that finish out of order
+    await Promise.all(['a', 'b', 'c'].map(async (producer, p) => {
+      for (let i = 0; i < 4; i++) {
+        await window.push(later(`${producer}${i}`, ((p + i) % 3) * 5), true)
+        most = Math.max(most, ++inWindow)
+      }
+    }))
+    await window.end()
+    assert.equal(consumed.length, 12, 'every producer got through: none was left waiting')
+    for (const producer of ['a', 'b', 'c']) assert.deepEqual(consumed.filter((v) => v[0] === producer), [0, 1, 2, 3].map((i) => `${producer}${i}`))
+    assert.ok(most <= 2, `${most} results in the window at once (capacity 2)`)
+  })
+})

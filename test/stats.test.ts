@@ -91,6 +91,13 @@ describe('stats', () => {
       Object.fromEntries(tools.map((t) => [t.name, Number(t.n)])))
   })
 
+  test('--deep summarises messages on worker threads: every figure equals one thread\'s', async () => {
+    const figures = async (flags: string[]) => (await stats(['--split', 'SWE_Rebench,SWE_Smith', '--deep', ...flags])).splits
+    const one = await figures(['--threads', '1'])
+    assert.ok(one.SWE_Rebench.rows.deep.messages.count > 0)
+    assert.deepEqual(await figures(['--threads', '2']), one)
+  })
+
   test('tokenized config: token and trainable-token counts and context fit equal DuckDB\'s', async () => {
     const parsed = await stats(['--split', 'SWE_Rebench', '--config', 'tokenized'])
     const { tokens } = parsed.splits.SWE_Rebench.rows

@@ -7,12 +7,13 @@ import { renderMarkdown, renderStats } from '../stats/render.js'
 import { formatBytes, formatDuration } from '../ui/format.js'
 import { note, printJson } from '../ui/output.js'
 import { countProgress } from '../ui/progress.js'
+import { decodePool } from '../query/decodePool.js'
 import {
-  addHubOptions, addOutputOptions, addSelectionOptions, openHub, selectionFrom,
-  type HubFlags, type OutputFlags, type SelectionFlags,
+  addHubOptions, addOutputOptions, addReadOptions, addSelectionOptions, openHub, readOptionsFrom, selectionFrom,
+  type HubFlags, type OutputFlags, type ReadFlags, type SelectionFlags,
 } from './options.js'
 
-interface StatsFlags extends HubFlags, SelectionFlags, OutputFlags {
+interface StatsFlags extends HubFlags, SelectionFlags, OutputFlags, ReadFlags {
   deep?: boolean
   markdown?: boolean
 }
@@ -26,6 +27,7 @@ export function statsCommand(ctx: CommandContext): Command {
   command
     .option('--deep', 'also read messages: turns, tool calls per tool, finish share, characters per role')
     .addOption(new Option('--markdown', 'print a Markdown table for a dataset card').conflicts('json'))
+  addReadOptions(command)
   addHubOptions(command)
   addOutputOptions(command)
   command.addHelpText('after', `
@@ -45,10 +47,13 @@ JSON keys (--json): { splits: { <name>: { footer: {files, rows, bytes, uncompres
     if (files.length === 0 && flags.split.length === 0) {
       throw new UsageError('nothing to summarise: give --split NAME (SWE_Rebench, SWE_Smith, R2E_Gym, filtered_reward1, all) or files')
     }
+    const read = readOptionsFrom(flags)
     const hub = openHub(ctx, flags, out)
     const started = Date.now()
+    // messages are parsed and summarised on every thread (--deep); without it there is little to decode
+    const decoder = decodePool(flags.deep ? read.threads : 1)
     try {
-      const set = await resolveSources(hub, { repo: flags.repo, revision: flags.revision, ...selectionFrom(flags), inputs: files })
+      const set = await resolveSources(hub, { repo: flags.repo, revision: flags.revision, ...selectionFrom(flags), inputs: files, holdBytes: read.holdBytes })
       const groups = new Map<string, SourceRef[]>()
       for (const source of set.sources) {
         const name = source.shard?.split ?? 'files'
@@ -58,7 +63,7 @@ JSON keys (--json): { splits: { <name>: { footer: {files, rows, bytes, uncompres
       for (const [name, sources] of groups) {
         const progress = countProgress(out, name, sources.length)
         try {
-          results.push({ name, stats: await computeStats(sources, { deep: flags.deep, onShard: progress.update }) })
+          results.push({ name, stats: await computeStats(sources, { deep: flags.deep, decoder, sliceBytes: read.sliceBytes, onShard: progress.update }) })
         } finally {
           progress.stop()
         }
@@ -75,6 +80,7 @@ JSON keys (--json): { splits: { <name>: { footer: {files, rows, bytes, uncompres
       const total = results.reduce((sum, r) => sum + r.stats.footer.bytes, 0)
       note(out, out.colorErr.dim(`${formatDuration(seconds * 1000)}` + (fetched ? `, fetched ${formatBytes(fetched)} of ${formatBytes(total)} (${((fetched / total) * 100).toFixed(1)}%)` : ', read from local files')))
     } finally {
+      await decoder.close()
       await hub.http.close()
     }
   })

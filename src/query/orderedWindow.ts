@@ -1,4 +1,4 @@
-/** Results consumed in the order they were pushed, each as soon as it and those before it are ready. */
+/** Results consumed in the order they were pushed (by one producer or several), each as soon as it and those before it are ready. */
 export interface OrderedWindow<T> {
   /**
    * Queue a pending result. A `counted` one takes one of the window's places: the push waits while
@@ -22,12 +22,18 @@ export function orderedWindow<T>(capacity: number, consume: (value: T) => Promis
   let failed = false
   let failure: unknown
   let wakeConsumer: (() => void) | undefined
-  let wakeProducer: (() => void) | undefined
+  // several producers may wait at once (stats reads shards side by side): each rechecks when woken
+  let producers: (() => void)[] = []
   const wake = (which: 'consumer' | 'producer') => {
-    const resolve = which === 'consumer' ? wakeConsumer : wakeProducer
-    if (which === 'consumer') wakeConsumer = undefined
-    else wakeProducer = undefined
-    resolve?.()
+    if (which === 'consumer') {
+      const resolve = wakeConsumer
+      wakeConsumer = undefined
+      resolve?.()
+    } else {
+      const waiting = producers
+      producers = []
+      for (const resolve of waiting) resolve()
+    }
   }
 
   const consumer = (async () => {
@@ -55,7 +61,7 @@ export function orderedWindow<T>(capacity: number, consume: (value: T) => Promis
   return {
     async push(value, counted) {
       value.catch(() => {}) // surfaced in order, by the consumer
-      while (counted && taken >= capacity && !failed) await new Promise<void>((resolve) => { wakeProducer = resolve })
+      while (counted && taken >= capacity && !failed) await new Promise<void>((resolve) => { producers.push(resolve) })
       if (failed) throw failure
       queue.push({ value, counted })
       if (counted) taken++

@@ -8,13 +8,16 @@ export interface StatsHelpers {
   taskOf(id: string): string
   /** owner/repo of a row, best effort, from image or id. */
   repoOf(id: string, image: string | undefined): string | undefined
-  summarizeMessages?(messages: string): TrajectorySummary
+  /** The summary of a `messages` cell: undefined for null, null for text that is not JSON. */
+  summarizeCell?(cell: unknown): TrajectorySummary | null | undefined
 }
 
 /** A decoded batch of rows, column-oriented. */
 export interface StatsBatch {
   columns: Record<string, Column | undefined>
   numRows: number
+  /** Each row's messages summarised already (on a decoding thread), as `summarizeCell` gives them. */
+  summaries?: ArrayLike<TrajectorySummary | null | undefined>
 }
 
 /** Running totals over the rows of a split (or several files). */
@@ -109,9 +112,9 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
         }
         tasks.set(task, entry)
       }
-      if (options.deep && columns.messages && helpers.summarizeMessages) {
-        const messages = text(cellAt(columns.messages, row))
-        if (messages !== undefined) addDeep(summarizeOrCount(helpers.summarizeMessages, messages))
+      if (options.deep) {
+        if (batch.summaries) addDeep(batch.summaries[row])
+        else if (columns.messages && helpers.summarizeCell) addDeep(helpers.summarizeCell(cellAt(columns.messages, row)))
       }
       if (columns.input_ids) tokens.input.push((cellAt(columns.input_ids, row) as ArrayLike<unknown> | null)?.length ?? 0)
       if (columns.labels) tokens.trainable.push(countTrainable(cellAt(columns.labels, row) as ArrayLike<unknown> | null))
@@ -119,18 +122,9 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
     rows += batch.numRows
   }
 
-  /** One row that is not JSON must not end a whole split's statistics (filter and export skip it too). */
-  function summarizeOrCount(summarize: (messages: string) => TrajectorySummary, messages: string): TrajectorySummary | undefined {
-    try {
-      return summarize(messages)
-    } catch (error) {
-      if (!(error instanceof SyntaxError)) throw error
-      deep.invalid++
-      return undefined
-    }
-  }
-
-  function addDeep(summary: TrajectorySummary | undefined): void {
+  /** Fold one row's summary in; null (text that is not JSON) is counted, not summarised. */
+  function addDeep(summary: TrajectorySummary | null | undefined): void {
+    if (summary === null) deep.invalid++
     if (!summary) return
     deep.messages.push(summary.messages)
     deep.assistantTurns.push(summary.assistantTurns)

@@ -117,6 +117,22 @@ export function summarizeMessages(json: string): TrajectorySummary {
   return summarize(parseMessages(json))
 }
 
+const utf8 = new TextDecoder()
+
+/**
+ * The summary of a `messages` cell (text or UTF-8 bytes): undefined for a null cell, null for text that
+ * is not JSON (one such row must not end a whole split's statistics; filter and export skip it too).
+ */
+export function summarizeCell(cell: unknown): TrajectorySummary | null | undefined {
+  if (cell === null || cell === undefined) return undefined
+  try {
+    return summarizeMessages(cell instanceof Uint8Array ? utf8.decode(cell) : String(cell))
+  } catch (error) {
+    if (error instanceof SyntaxError) return null
+    throw error
+  }
+}
+
 /** trajectory_id without its `_runN` suffix (and an `_incomplete_YYYYMMDD_HHMMSS` marker before it): the task. */
 export function taskOf(id: string): string {
   return id.replace(/(_incomplete_\d{8}_\d{6})?_run\d+$/, '')
