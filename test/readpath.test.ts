@@ -209,6 +209,15 @@ describe('one read path for remote shards', () => {
     const expected = await duck(`SELECT trajectory_id, length(messages) AS n FROM read_parquet(${sqlString(bigFile)}) WHERE reward = 1`)
     const rows = (await readFile(out, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { trajectory_id: string, messages: string })
     assert.deepEqual(rows.map((row) => ({ trajectory_id: row.trajectory_id, n: String(row.messages.length) })), expected)
+
+    // read in slices (a 4 MB budget): the slices share one fetch of the group, though a page may hold rows of two
+    fixture.hub.clearLog()
+    const sliced = join(fixture.home, 'big-sliced.jsonl')
+    const again = await runCli(['filter', '--repo', bigRepo, '--split', 'SWE_Smith', '--reward', '1', '-o', sliced, '--memory', '4MB', '--threads', '2', '--json'], fixture.env)
+    assert.equal(again.code, 0, again.stderr)
+    assertNoByteFetchedTwice(fixture.hub.requests)
+    assert.ok(JSON.parse(again.stdout).row_groups_read > 1, 'the row group was read in slices')
+    assert.ok((await readFile(sliced)).equals(await readFile(out)), 'the same bytes as one piece')
   })
 })
 

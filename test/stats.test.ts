@@ -132,3 +132,31 @@ describe('stats', () => {
     assert.match(markdown.stdout, /^\| \| SWE_Smith \| R2E_Gym \|\n\|---\|---:\|---:\|\n\| rows \|/)
   })
 })
+
+describe('figures that do not depend on the order rows arrive in', () => {
+  test('pass@k and every other figure are the same whichever shard is folded in first', async () => {
+    const { statsAccumulator } = await import('../src/stats/accumulate.js')
+    const { repoOf, summarizeCell, taskOf } = await import('../src/trajectory/messages.js')
+    // 300 tasks of 3 to 9 runs with pass rates whose float sums depend on the order they are added in
+    const batches = Array.from({ length: 6 }, (_, b) => {
+      const ids: string[] = []
+      const rewards: number[] = []
+      for (let task = b; task < 300; task += 6) {
+        for (let run = 1; run <= 3 + (task % 7); run++) {
+          ids.push(`owner__repo-${task}_run${run}`)
+          rewards.push((task * 7 + run * 3) % 5 < 2 ? 1 : 0)
+        }
+      }
+      return { columns: { trajectory_id: ids, reward: rewards }, numRows: ids.length }
+    })
+    const fold = (order: typeof batches) => {
+      const accumulator = statsAccumulator({ taskOf, repoOf, summarizeCell }, {})
+      for (const batch of order) accumulator.add(batch)
+      return accumulator.result()
+    }
+    const forward = fold(batches)
+    assert.ok(forward.tasks!.pass_at_k['pass@2']!.tasks === 300)
+    assert.deepEqual(fold([...batches].reverse()), forward)
+    assert.deepEqual(fold([batches[3]!, batches[0]!, batches[5]!, batches[1]!, batches[4]!, batches[2]!]), forward)
+  })
+})

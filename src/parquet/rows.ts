@@ -197,8 +197,10 @@ async function* streamPieces<T>(source: ByteSource, metadata: FileMetaData, opti
   const groupRanges = (piece: Piece) => chunkRanges(metadata, piece.rowGroup, options.columns)
   const fetchPiece = (piece: Piece, index: number) => {
     options.onFetch?.(piece.rowGroup, piece.start, piece.end)
-    // a slice through the offset index reads only its own pages
-    if (!(piece.sliced && piece.indexed) && pieces[index - 1]?.rowGroup !== piece.rowGroup) held.hold(groupRanges(piece))
+    // a slice through the offset index reads only its own pages, from a local file; a remote group is
+    // fetched once for all its slices (a page a slice boundary cuts through would come twice)
+    const direct = piece.sliced && piece.indexed && source.cheapRereads
+    if (!direct && pieces[index - 1]?.rowGroup !== piece.rowGroup) held.hold(groupRanges(piece))
   }
   if (pieces[0]) fetchPiece(pieces[0], 0)
   try {

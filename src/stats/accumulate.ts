@@ -155,7 +155,8 @@ export function statsAccumulator(helpers: StatsHelpers, options: { deep?: boolea
     if (licenses.size) stats.license = sortedCounts(licenses)
     if (images.size) stats.top_images = top(images)
     if (repos.size) stats.top_repos = top(repos)
-    if (tasks.size) stats.tasks = taskStats([...tasks.values()])
+    // in task order, not arrival order: float sums must not depend on which shard came first
+    if (tasks.size) stats.tasks = taskStats([...tasks].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, entry]) => entry))
     if (deep.messages.length || deep.invalid) {
       const n = deep.messages.length
       const padded = (list: number[]) => list.concat(new Array<number>(n - list.length).fill(0))
