@@ -179,8 +179,7 @@ export interface OpenSourcesOptions {
  */
 export function openSources(refs: SourceRef[], options: OpenSourcesOptions = {}): Promise<OpenedSource>[] {
   const limit = pLimit(options.concurrency ?? 64)
-  const open = async (ref: SourceRef): Promise<OpenedSource> => {
-    const source = await ref.open()
+  const withFooter = async (ref: SourceRef, source: ByteSource): Promise<OpenedSource> => {
     try {
       return { ref, source, metadata: await readFooter(source, { footerOnly: options.footerOnly }) }
     } catch (error) {
@@ -188,18 +187,20 @@ export function openSources(refs: SourceRef[], options: OpenSourcesOptions = {})
       throw error
     }
   }
-  // the first remote footer measures the link (one round trip before the others), so that each of
-  // the others knows whether its file is small enough to come whole in one request
+  // while the link is unmeasured (no long answer yet), the first remote footer measures it, one round
+  // trip before the others, so that each of them knows whether its file is small enough to come whole
   let probe: Promise<unknown> | undefined
   return refs.map((ref) => limit(async () => {
-    if (ref.origin !== 'remote' || options.footerOnly) return open(ref)
-    if (probe) {
-      await probe.catch(() => {})
-      return open(ref)
+    const source = await ref.open()
+    if (ref.origin === 'remote' && !options.footerOnly && !source.roundTripBytes?.()) {
+      if (probe) await probe.catch(() => {})
+      else {
+        const opening = withFooter(ref, source)
+        probe = opening
+        return opening
+      }
     }
-    const opening = open(ref)
-    probe = opening
-    return opening
+    return withFooter(ref, source)
   }))
 }
 

@@ -194,7 +194,10 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       let result: HttpResponse
       try {
         result = await attempt(url, { ...init, idleTimeoutMs: metadataTimeoutMs }, async (res) => {
+          const flowing = performance.now()
           const body = await readAll(res, stats)
+          // a long listing measures the link before the first file is read (see linkEstimate.ts)
+          link.observeBody(body.length, performance.now() - flowing)
           return { status: res.statusCode!, headers: flatHeaders(res.headers), url, body }
         })
       } catch (error) {
