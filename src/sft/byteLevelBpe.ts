@@ -96,17 +96,41 @@ export function byteLevelCounter(json: TokenizerJson): ((text: string) => number
     for (const match of (normalizer === 'NFC' ? text.normalize('NFC') : text).matchAll(split)) count += countPiece(match[0])
     return count
   }
+  // Text between added tokens is counted on its own, so a segment's count never depends on what is
+  // around it: a token budget measures the same messages again in every rendered prefix it tries, and
+  // a lookup is far cheaper than the pre-tokenizer's pass over them.
+  const segments = new Map<string, number>()
+  let segmentChars = 0
+  const countSegment = (segment: string): number => {
+    if (segment.length < minCachedSegment) return countText(segment)
+    let count = segments.get(segment)
+    if (count === undefined) {
+      count = countText(segment)
+      if (segmentChars > maxCachedSegmentChars) {
+        segments.clear()
+        segmentChars = 0
+      }
+      segments.set(segment, count)
+      segmentChars += segment.length
+    }
+    return count
+  }
   return (text) => {
     if (!addedSplit) return countText(text)
     let count = 0
     let start = 0
     for (const match of text.matchAll(addedSplit)) {
-      count += countText(text.slice(start, match.index)) + 1
+      count += countSegment(text.slice(start, match.index)) + 1
       start = match.index! + match[0].length
     }
-    return count + countText(text.slice(start))
+    return count + countSegment(text.slice(start))
   }
 }
+
+/** Segments shorter than this are counted again rather than remembered. */
+const minCachedSegment = 256
+/** Characters of segments remembered before the memory is cleared (a few trajectories' worth). */
+const maxCachedSegmentChars = 16 * 1024 * 1024
 
 /**
  * The same merges for a long piece in O(n log n): a linked list of symbols and a min-heap of
