@@ -4,7 +4,8 @@
  *   (a) a capped CDN (1 MB/s per connection, 20 ms): remote `filter --reward 1` of the tokenized SWE_Smith
  *       split against `download` + local `filter` (target ≤ 1.0×, moonshot ≤ 0.8×);
  *   (b) 224 shards per split at 50 ms: remote `stats --split` against downloading the split (≤ 1.0×),
- *       remote `filter --reward 1` against download + local filter (≤ 1.0×); and on shards ≥ 50 MB a filter
+ *       remote `filter --reward 1` against download + local filter (≤ 1.0×), remote `export` of the split
+ *       against download + local export (≤ 1.0×, every file compared); and on shards ≥ 50 MB a filter
  *       matching nothing: bytes fetched / bytes of the shards (< 2%);
  *   (c) `download` against aria2c at the same connection count, and against the floor
  *       bytes ÷ (connections × per-connection rate) + a few round trips (≤ 1.0× aria2c, ≤ 1.3× the floor);
@@ -16,8 +17,8 @@
  *                                            [--many-latency 50] [--connection-latency 0] [--ours="--memory 1GB"]
  * `--ours` flags go to every remote or local read (filter, stats), not to download.
  */
-import { stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { readdir, stat } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { configs, ensureFixtures, repoDir, type ConfigName, type ManifestFile } from '../fixtures/index.js'
 import { startHub, type HubEmulator } from '../test/support/emulator/index.js'
@@ -77,6 +78,27 @@ async function remoteAgainstLocal(hub: HubEmulator, config: ConfigName, download
   await checkIdentical('remote filter output = local filter output', remoteOut, localOut)
 }
 
+/** (b): a remote export of the whole split against download + local export, every file compared. */
+async function exportAgainstLocal(hub: HubEmulator, downloaded: { result: Measurement, folder: string }, shardCount: number) {
+  const remoteOut = join(work.path, `export-remote-${runs}`)
+  const localOut = join(work.path, `export-local-${runs}`)
+  const remote = await ours(`remote export --format jsonl (${shardCount} shards)`, ['export', '--split', split, '--format', 'jsonl', '--out', remoteOut, '--quiet', ...extra], { env: env(hub) })
+  const local = await ours('local export --format jsonl', ['export', downloaded.folder, '--format', 'jsonl', '--out', localOut, '--quiet', ...extra])
+  timing(remote)
+  timing(downloaded.result)
+  timing(local)
+  ratio('remote export / (download + local export)', remote.seconds, downloaded.result.seconds + local.seconds, { op: '<=', value: 1 })
+  const outputs = async (dir: string) => new Map((await readdir(dir, { recursive: true })).filter((name) => name.endsWith('.jsonl')).map((name) => [basename(name), join(dir, name)]))
+  const [remoteFiles, localFiles] = [await outputs(remoteOut), await outputs(localOut)]
+  check('remote export writes one file per shard', remoteFiles.size === shardCount, `${remoteFiles.size} files`)
+  const differing: string[] = []
+  for (const [name, path] of remoteFiles) {
+    const localPath = localFiles.get(name)
+    if (!localPath || (await sha256File(path)) !== (await sha256File(localPath))) differing.push(name)
+  }
+  check('remote export = local export, file by file', differing.length === 0, differing.length ? `${differing.length} differ, e.g. ${differing[0]}` : 'byte-identical')
+}
+
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
 const total = (files: ManifestFile[]) => files.reduce((sum, f) => sum + f.size, 0)
 
@@ -126,6 +148,7 @@ try {
       }
       check('remote stats = local stats of the downloaded files', summary(stats) === summary(localStats))
       await remoteAgainstLocal(hub, configs.trajectories, downloaded, `${files.length} shards`, 1)
+      await exportAgainstLocal(hub, downloaded, files.length)
     } finally {
       await hub.close()
     }
