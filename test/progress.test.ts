@@ -161,7 +161,7 @@ describe('scan progress', () => {
     const tty = terminal()
     let bytes = 0
     const progress = scanProgress(createOutput({ stderr: tty, env: { NO_COLOR: '1' } }), {
-      label: 'filter', totalBytes: 73e9, sample: () => ({ bytes: (bytes += 1.5e9), fetched: 0, rows: 12_345_678 }),
+      label: 'filter', totalBytes: 73e9, sample: () => ({ bytes: (bytes += 1.5e9), rows: 12_345_678 }),
     })
     await sleep(900)
     assert.equal(screen(tty.text).length, 1)
@@ -175,23 +175,23 @@ describe('scan progress', () => {
     assert.deepEqual(screen(tty.text), [])
   })
 
-  test('bytes done: the fetched bytes when ahead of those done, never above the total', async () => {
+  test('bytes done: those the scan is done with (not those fetched ahead of it), never above the total', async () => {
     const tty = terminal()
-    let state = { bytes: 100, fetched: 400, rows: 1 }
+    let state = { bytes: 100, rows: 1 }
     const progress = scanProgress(createOutput({ stderr: tty, env: { NO_COLOR: '1' } }), { label: 'export', totalBytes: 900, sample: () => state })
     await sleep(300)
-    state = { bytes: 900, fetched: 1200, rows: 2 }
+    state = { bytes: 1200, rows: 2 }
     await sleep(300)
     progress.stop()
     const lines = drawn(tty.text)
-    assert.match(lines[0]!, / 44% 400 B \/ 900 B, 1 rows, /)
+    assert.match(lines[0]!, / 11% 100 B \/ 900 B, 1 rows, /)
     assert.match(lines.at(-1)!, / 100% 900 B \/ 900 B, 2 rows, /)
   })
 
   test('piped: a plain line every 5 s with rounded numbers; --quiet and --json: nothing', async () => {
     const piped = terminal(80, false)
     let bytes = 0
-    const progress = scanProgress(createOutput({ stderr: piped }), { label: 'filter', totalBytes: 900, sample: () => ({ bytes: (bytes += 3.7), fetched: 0, rows: 7 }) })
+    const progress = scanProgress(createOutput({ stderr: piped }), { label: 'filter', totalBytes: 900, sample: () => ({ bytes: (bytes += 3.7), rows: 7 }) })
     await sleep(5300)
     progress.stop()
     assert.match(piped.text, /^filter \d+% \d+ B \/ 900 B, 7 rows, \d+ B\/s, ETA \S+\n$/)
@@ -199,7 +199,7 @@ describe('scan progress', () => {
 
     for (const mode of [{ quiet: true }, { json: true }]) {
       const tty = terminal()
-      const silent = scanProgress(createOutput({ stderr: tty, stdout: terminal(80, false), ...mode }), { label: 'filter', totalBytes: 1, sample: () => ({ bytes: 1, fetched: 0, rows: 1 }) })
+      const silent = scanProgress(createOutput({ stderr: tty, stdout: terminal(80, false), ...mode }), { label: 'filter', totalBytes: 1, sample: () => ({ bytes: 1, rows: 1 }) })
       await sleep(300)
       silent.stop()
       assert.equal(tty.text, '', JSON.stringify(mode))

@@ -140,15 +140,11 @@ JOB_COMPLETIONS, which the Job spec sets), so the same command runs unchanged in
       const { settings } = setup
       // one line at a time: the planning scan over the whole selection, then this worker's shards
       let done: SelectProgress = { bytes: 0, rowsWritten: 0 }
-      const exporting = () => {
-        // the planning scan fetched bytes of its own
-        const fetchedBefore = set.bytesFetched()
-        return scanProgress(out, {
-          label: 'export',
-          totalBytes: workerShare(set.sources, worker).reduce((sum, source) => sum + source.size, 0),
-          sample: () => ({ bytes: done.bytes, fetched: set.bytesFetched() - fetchedBefore, rows: done.rowsWritten }),
-        })
-      }
+      const exporting = () => scanProgress(out, {
+        label: 'export',
+        totalBytes: workerShare(set.sources, worker).reduce((sum, source) => sum + source.size, 0),
+        sample: () => ({ bytes: done.bytes, rows: done.rowsWritten }),
+      })
       const planning = setup.needsPlan ? countProgress(out, 'plan', set.sources.length) : undefined
       let progress = planning ? undefined : exporting()
       let result

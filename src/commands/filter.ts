@@ -69,7 +69,7 @@ order, then row order. The file appears under its name only when complete.`)
         const total = set.sources.reduce((sum, source) => sum + source.size, 0)
         let done: SelectProgress = { bytes: 0, rowsWritten: 0 }
         const progress = scanProgress(out, {
-          label: 'filter', totalBytes: total, sample: () => ({ bytes: done.bytes, fetched: set.bytesFetched(), rows: done.rowsWritten }),
+          label: 'filter', totalBytes: total, sample: () => ({ bytes: done.bytes, rows: done.rowsWritten }),
         })
         let report
         try {

@@ -239,8 +239,6 @@ function withoutType<T extends { type: string }>(event: T): Omit<T, 'type'> {
 export interface ScanState {
   /** Source bytes the scan is done with: row groups read or skipped (see SelectOptions.onProgress). */
   bytes: number
-  /** Bytes fetched over the network for the scan so far (0 for local files). */
-  fetched: number
   rows: number
 }
 
@@ -264,8 +262,8 @@ export interface ScanProgress {
  * total, rows, rate and ETA, fitting the terminal, redrawn in place and erased on stop so what follows
  * starts on a clean line. Piped: such a line every few seconds. --json, --quiet: nothing.
  *
- * Bytes done are those the scan is done with or, when ahead of them, those fetched for it: a remote
- * read moves the line as its bytes arrive, a local one (or a skipped row group) as its pieces are done.
+ * Bytes done are those the scan is done with, not those fetched: a remote read fetches ahead of what
+ * it has decoded and written, and a line at 99% with an ETA of 0 while rows still come would be wrong.
  */
 export function scanProgress(out: Output, options: ScanProgressOptions): ScanProgress {
   if (out.quiet || out.json) return { stop: () => {} }
@@ -278,7 +276,7 @@ export function scanProgress(out: Output, options: ScanProgressOptions): ScanPro
   // sampled at the TTY's pace either way: the rate needs samples more often than a piped line is printed
   const sampler = setInterval(() => {
     const state = options.sample()
-    bytes = Math.min(total, Math.max(state.bytes, state.fetched))
+    bytes = Math.min(total, state.bytes)
     rows = state.rows
     meter.track(bytes)
     if (out.interactive) stream.write(`\r${fitLine(options.label, total > 0 ? bytes / total : 1, detail(), columnsOf(stream), out.colorErr)}\x1b[K`)
