@@ -91,7 +91,7 @@ describe('stats', () => {
       Object.fromEntries(tools.map((t) => [t.name, Number(t.n)])))
   })
 
-  test('--deep summarises messages on worker threads: every figure equals one thread\'s', async () => {
+  test('--deep with messages summarised on two threads: every figure equals one thread\'s', async () => {
     const figures = async (flags: string[]) => (await stats(['--split', 'SWE_Rebench,SWE_Smith', '--deep', ...flags])).splits
     const one = await figures(['--threads', '1'])
     assert.ok(one.SWE_Rebench.rows.deep.messages.count > 0)

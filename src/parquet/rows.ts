@@ -1,4 +1,4 @@
-import { parquetRead, readOffsetIndex, type AsyncBuffer, type FileMetaData } from 'hyparquet'
+import { parquetRead, readOffsetIndex, type AsyncBuffer, type ColumnChunk, type FileMetaData } from 'hyparquet'
 import { CoderforgeError, DamagedFileError } from '../errors.js'
 import { mergeRanges, type Range } from '../fetch/spans.js'
 import { compressors, loadZstd } from './codecs.js'
@@ -117,33 +117,62 @@ export async function* readPieces(source: ByteSource, metadata: FileMetaData, op
  */
 async function pieceRanges(file: AsyncBuffer, metadata: FileMetaData, columns: string[], piece: Piece): Promise<Range[]> {
   if (!(piece.sliced && piece.indexed)) return chunkRanges(metadata, piece.rowGroup, columns)
-  const group = metadata.row_groups[piece.rowGroup]!
-  const groupStart = metadata.row_groups.slice(0, piece.rowGroup).reduce((sum, g) => sum + Number(g.num_rows), 0)
-  const ranges = await Promise.all(group.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? '')).map(async (chunk): Promise<Range[]> => {
-    const meta = chunk.meta_data!
-    const chunkStart = Number(meta.dictionary_page_offset || meta.data_page_offset)
-    const whole: Range = [chunkStart, chunkStart + Number(meta.total_compressed_size)]
-    if (chunk.offset_index_offset === undefined || !chunk.offset_index_length) return [whole]
-    const indexRange: Range = [Number(chunk.offset_index_offset), Number(chunk.offset_index_offset) + chunk.offset_index_length]
-    const index = await file.slice(...indexRange)
-    const pages = readOffsetIndex({ view: new DataView(index), offset: 0 }).page_locations
-    const { first, last } = pagesOf(pages, piece.start - groupStart, piece.end - groupStart)
-    const pagesStart = Number(pages[0]!.offset)
-    const dictionary: Range[] = pagesStart > chunkStart ? [[chunkStart, pagesStart]] : []
-    return [indexRange, ...dictionary, [Number(pages[first]!.offset), Number(pages[last]!.offset) + pages[last]!.compressed_page_size]]
+  const chunks = metadata.row_groups[piece.rowGroup]!.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
+  const ranges = await Promise.all(chunks.map(async (chunk): Promise<Range[]> => {
+    const pages = await slicePages(file, metadata, chunk, piece)
+    return pages ? [pages.index, ...(pages.dictionary ? [pages.dictionary] : []), pages.data] : [wholeChunk(chunk)]
   }))
   // hyparquet reads chunks less than 8 KiB apart as one range: each must lie inside one of ours
   return mergeRanges(ranges.flat(), 8 * 1024)
 }
 
-/** First and last page holding rows [start, end) of a row group, by their first row indexes. */
-function pagesOf(pages: { first_row_index: bigint }[], start: number, end: number): { first: number, last: number } {
-  const rowOf = (page: number) => (page < pages.length ? Number(pages[page]!.first_row_index) : Infinity)
+/** Where a slice's pages of one column chunk are, from the chunk's offset index (read from `file`). */
+interface SlicePages {
+  /** The offset index itself. */
+  index: Range
+  /** The dictionary page, when the chunk has one. */
+  dictionary?: Range
+  /** The data pages holding the slice's rows. */
+  data: Range
+  /** Rows of the row group: where the first of those pages starts, and where the last one ends. */
+  firstRow: number
+  endRow: number
+}
+
+/** The pages of `chunk` holding `piece`'s rows; undefined when the chunk has no offset index. */
+async function slicePages(file: ViewBuffer, metadata: FileMetaData, chunk: ColumnChunk, piece: Piece): Promise<SlicePages | undefined> {
+  if (chunk.offset_index_offset === undefined || !chunk.offset_index_length) return undefined
+  const index: Range = [Number(chunk.offset_index_offset), Number(chunk.offset_index_offset) + chunk.offset_index_length]
+  const bytes = file.view?.(...index) ?? new Uint8Array(await file.slice(...index))
+  const pages = readOffsetIndex({ view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 }).page_locations
+  const groupStart = rowGroupStart(metadata, piece.rowGroup)
+  const rows = Number(metadata.row_groups[piece.rowGroup]!.num_rows)
+  const rowOf = (page: number) => (page < pages.length ? Number(pages[page]!.first_row_index) : rows)
   let first = 0
-  while (rowOf(first + 1) <= start) first++
+  while (rowOf(first + 1) <= piece.start - groupStart) first++
   let last = first
-  while (rowOf(last + 1) < end) last++
-  return { first, last }
+  while (rowOf(last + 1) < piece.end - groupStart) last++
+  const [chunkStart] = wholeChunk(chunk)
+  const pagesStart = Number(pages[0]!.offset)
+  return {
+    index,
+    dictionary: pagesStart > chunkStart ? [chunkStart, pagesStart] : undefined,
+    data: [Number(pages[first]!.offset), Number(pages[last]!.offset) + pages[last]!.compressed_page_size],
+    firstRow: rowOf(first),
+    endRow: rowOf(last + 1),
+  }
+}
+
+/** A column chunk's byte range, dictionary page included. */
+function wholeChunk(chunk: ColumnChunk): Range {
+  const meta = chunk.meta_data!
+  const start = Number(meta.dictionary_page_offset || meta.data_page_offset)
+  return [start, start + Number(meta.total_compressed_size)]
+}
+
+/** Index in the file of a row group's first row. */
+function rowGroupStart(metadata: FileMetaData, rowGroup: number): number {
+  return metadata.row_groups.slice(0, rowGroup).reduce((sum, group) => sum + Number(group.num_rows), 0)
 }
 
 /** Decode a piece from its chunk bytes (see {@link readPieces}). */
@@ -310,38 +339,23 @@ async function decodeColumns(file: ViewBuffer, metadata: FileMetaData, columns: 
 async function intListPages(file: ViewBuffer, metadata: FileMetaData, column: string, piece: Piece): Promise<IntListPages> {
   const group = metadata.row_groups[piece.rowGroup]!
   const chunk = group.columns.find((c) => c.meta_data?.path_in_schema[0] === column)!
-  const meta = chunk.meta_data!
-  const groupStart = metadata.row_groups.slice(0, piece.rowGroup).reduce((sum, g) => sum + Number(g.num_rows), 0)
-  const [start, end, rows] = [piece.start - groupStart, piece.end - groupStart, Number(group.num_rows)]
-  const chunkStart = Number(meta.dictionary_page_offset || meta.data_page_offset)
-  const bytes = async (from: number, to: number) => file.view?.(from, to) ?? new Uint8Array(await file.slice(from, to))
-  if (piece.sliced && piece.indexed && chunk.offset_index_offset !== undefined && chunk.offset_index_length) {
-    const indexAt = Number(chunk.offset_index_offset)
-    const index = await bytes(indexAt, indexAt + chunk.offset_index_length)
-    const pages = readOffsetIndex({ view: new DataView(index.buffer, index.byteOffset, index.byteLength), offset: 0 }).page_locations
-    const rowOf = (page: number) => (page < pages.length ? Number(pages[page]!.first_row_index) : rows)
-    let first = 0
-    while (rowOf(first + 1) <= start) first++
-    let last = first
-    while (rowOf(last + 1) < end) last++
-    const from = Number(pages[first]!.offset)
-    const to = Number(pages[last]!.offset) + pages[last]!.compressed_page_size
-    const dictionaryEnd = Number(pages[0]!.offset)
-    const segments = [...(dictionaryEnd > chunkStart ? [await bytes(chunkStart, dictionaryEnd)] : []), await bytes(from, to)]
-    return { segments, codec: meta.codec, start: start - rowOf(first), end: end - rowOf(first), rows: rowOf(last + 1) - rowOf(first) }
+  const codec = chunk.meta_data!.codec
+  const groupStart = rowGroupStart(metadata, piece.rowGroup)
+  const [start, end] = [piece.start - groupStart, piece.end - groupStart]
+  const bytes = async ([from, to]: Range) => file.view?.(from, to) ?? new Uint8Array(await file.slice(from, to))
+  const pages = piece.sliced && piece.indexed ? await slicePages(file, metadata, chunk, piece) : undefined
+  if (pages) {
+    const segments = [...(pages.dictionary ? [await bytes(pages.dictionary)] : []), await bytes(pages.data)]
+    return { segments, codec, start: start - pages.firstRow, end: end - pages.firstRow, rows: pages.endRow - pages.firstRow }
   }
-  return { segments: [await bytes(chunkStart, chunkStart + Number(meta.total_compressed_size))], codec: meta.codec, start, end, rows }
+  return { segments: [await bytes(wholeChunk(chunk))], codec, start, end, rows: Number(group.num_rows) }
 }
 
 /** Byte ranges of the selected columns' chunks in one row group, merged where they touch. */
 export function chunkRanges(metadata: FileMetaData, rowGroup: number, columns: string[]): Range[] {
   const ranges = metadata.row_groups[rowGroup]!.columns
     .filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
-    .map((chunk): Range => {
-      const meta = chunk.meta_data!
-      const start = Number(meta.dictionary_page_offset || meta.data_page_offset)
-      return [start, start + Number(meta.total_compressed_size)]
-    })
+    .map(wholeChunk)
   // wider than hyparquet's own 8 KB gap rule, so any range it asks for lies inside one of ours
   return mergeRanges(ranges, 64 * 1024)
 }
