@@ -5,6 +5,7 @@ import type { CompiledPredicate } from './query/compile.js'
 import type { DecodePool } from './query/decodePool.js'
 import { selectRows, writeMatch, type SelectProgress } from './query/select.js'
 import { openSink, rollingSink, type Format, type RowSink } from './sinks/output.js'
+import { jsonlEncoding } from './sinks/jsonl.js'
 import { openTrainingSink } from './sinks/training.js'
 import { addStats, emptyStats, type ConversionStats, type ConvertOptions } from './sft/convert.js'
 import { completedShard, discardShard, parametersHash, recordShard } from './sft/manifest.js'
@@ -168,7 +169,7 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
       rawStrings: true,
       decoder: options.decoder,
       sliceBytes: options.sliceBytes,
-      jsonl: encodeOnThreads ? { columns, nestedJson } : undefined,
+      jsonl: encodeOnThreads ? jsonlEncoding(metadata.schema, columns, nestedJson) : undefined,
       onMatch: (match) => writeMatch(shardOf(match.source).sink, match),
       onProgress: (progress) => options.onProgress?.({ bytes: kept.bytes + progress.bytes, rowsWritten: kept.rowsWritten + progress.rowsWritten }),
       onFile: async ({ source, rowsScanned, rowsWritten }) => {

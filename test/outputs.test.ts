@@ -152,6 +152,13 @@ describe('outputs that other tools read back as the source meant them', () => {
     assert.equal(outputs[2], outputs[0], 'main thread and workers write the same bytes')
     const rewards = outputs[0]!.trim().split('\n').map((line) => /"reward":([^,}]*)/.exec(line)![1]!)
     assert.ok(rewards.length > 6 && rewards.every((text) => /^-?\d+\.\d+$/.test(text)), rewards.join(' '))
+    // export encodes on the decoding threads too
+    for (const threads of ['1', '2']) {
+      const folder = join(dir, `export-${threads}`)
+      const result = await runCli(['export', source, '--format', 'jsonl', '--out', folder, '--threads', threads, '--quiet'], fixture.env)
+      assert.equal(result.code, 0, result.stderr)
+      assert.equal(await readFile(join(folder, 'half.jsonl'), 'utf8'), outputs[0], `export on ${threads} thread(s) writes what filter writes`)
+    }
     const read = await duck(`SELECT typeof(reward) AS type, sum(reward) AS total FROM read_json(${sqlString(join(dir, 'out0.jsonl'))}, sample_size = 1) GROUP BY 1`)
     const expected = await duck(`SELECT sum(reward) AS total FROM read_parquet(${sqlString(source)})`)
     assert.deepEqual(read, [{ type: 'DOUBLE', total: expected[0]!.total }])
