@@ -5,9 +5,8 @@ import type { CompiledPredicate } from './query/compile.js'
 import type { DecodePool } from './query/decodePool.js'
 import { selectRows, writeMatch, type SelectProgress } from './query/select.js'
 import { openSink, rollingSink, type Format, type RowSink } from './sinks/output.js'
-import { jsonlEncoding } from './sinks/jsonl.js'
-import { openTrainingSink } from './sinks/training.js'
-import { addStats, emptyStats, type ConversionStats, type ConvertOptions } from './sft/convert.js'
+import { jsonlEncoding, openJsonlSink } from './sinks/jsonl.js'
+import { addStats, emptyStats, type ConversionStats, type Converter } from './sft/convert.js'
 import { completedShard, discardShard, parametersHash, recordShard } from './sft/manifest.js'
 import { keptPredicate, planSelection, type SelectionPlan } from './sft/plan.js'
 import { sideRouter } from './sft/route.js'
@@ -20,7 +19,7 @@ export interface ExportOptions {
   outDir: string
   format: Format
   /** Convert to a training format (JSONL) instead of writing the rows. */
-  convert?: ConvertOptions
+  convert?: Converter
   predicate: CompiledPredicate
   columns?: string[]
   maxRowsPerFile?: number
@@ -155,7 +154,7 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
     // the router reads trajectory_id even when it is not an output column
     const read = options.valSplit && !columns.includes('trajectory_id') ? [...columns, 'trajectory_id'] : columns
     const nestedJson = options.parseJson ? ['messages', 'tools'] : undefined
-    // plain JSONL is encoded on the decoding threads; training records and routed rows need the columns
+    // JSONL is encoded on the decoding threads, and training examples converted there; plain rows routed to train/val need the columns
     const encodeOnThreads = options.format === 'jsonl' && !options.convert && !options.valSplit
     const shardOf = (source: OpenedSource) => {
       let shard = shards.get(source)
@@ -170,7 +169,12 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
       decoder: options.decoder,
       sliceBytes: options.sliceBytes,
       jsonl: encodeOnThreads ? jsonlEncoding(metadata.schema, columns, nestedJson) : undefined,
-      onMatch: (match) => writeMatch(shardOf(match.source).sink, match),
+      convert: options.convert?.spec,
+      onMatch: (match) => {
+        const shard = shardOf(match.source)
+        if (match.conversion) addStats(shard.stats, match.conversion)
+        return writeMatch(shard.sink, match)
+      },
       onProgress: (progress) => options.onProgress?.({ bytes: kept.bytes + progress.bytes, rowsWritten: kept.rowsWritten + progress.rowsWritten }),
       onFile: async ({ source, rowsScanned, rowsWritten }) => {
         const shard = shardOf(source)
@@ -219,7 +223,7 @@ function openShardOutput(source: OpenedSource, options: ExportOptions & { column
       const path = join(options.outDir, folder, `${stem}${partNumbers ? `-${String(part).padStart(4, '0')}` : ''}.${extension}`)
       shard.outputs.push(path)
       return options.convert
-        ? openTrainingSink({ path, convert: options.convert, stats: shard.stats })
+        ? openJsonlSink({ path, columns: [] })
         : openSink({ path, format: options.format, columns: options.columns, schema: metadata.schema, kvMetadata: metadata.key_value_metadata, nestedJson: options.nestedJson })
     },
   })

@@ -30,7 +30,7 @@ export { selectRows, type SelectOptions, type SelectProgress, type SelectReport 
 export { parseMessages, summarizeMessages, taskOf, runOf, repoOf, type Turn, type TrajectorySummary } from './trajectory/messages.js'
 export { convertTrajectory, parseTrajectory, renderTurns, trainingRecord, trainingFormats, type TrainingFormat, type ChatMessage } from './trajectory/formats.js'
 export { planSelection, keptPredicate, type PlanOptions, type PlanCounts, type SelectionPlan } from './sft/plan.js'
-export { convertRow, emptyStats, type ConvertOptions, type ConversionStats } from './sft/convert.js'
+export { convertRow, convertRows, emptyStats, loadConverter, type ConversionStats, type Converter, type ConvertSpec } from './sft/convert.js'
 export { recipes, resolveSftSettings, type Recipe, type SftSettings } from './sft/recipes.js'
 export { prepareSft, type SftSetup } from './sft/setup.js'
 export { sweBenchRepos, loadExclusions } from './sft/decontaminate.js'

@@ -268,7 +268,18 @@ describe('export: tokens and templates', () => {
       const counter = await loadTokenCounter(spec)
       assert.equal(counter.engine, 'byte-level-bpe', 'the fast path takes byte-level BPE vocabularies')
       const library = new Tokenizer(json, {})
-      for (const sample of samples) assert.equal(counter.count(sample), library.encode(sample, { add_special_tokens: false }).ids.length, `${spec}: ${JSON.stringify(sample.slice(0, 60))}`)
+      for (const sample of samples) {
+        const exact = library.encode(sample, { add_special_tokens: false }).ids.length
+        assert.equal(counter.count(sample), exact, `${spec}: ${JSON.stringify(sample.slice(0, 60))}`)
+        // under a limit: exact up to it, and only "above it" past it (counting may stop there)
+        assert.equal(counter.count(sample, exact), exact)
+        if (exact > 0) assert.ok(counter.count(sample, exact - 1) > exact - 1)
+      }
+      // a count cut short by a limit is not remembered as the segment's
+      const unseen = `${messages.reduce((a, b) => (a.length > b.length ? a : b))} and then some`
+      const cut = counter.count(unseen, 10)
+      assert.ok(cut > 10 && cut < 100, String(cut))
+      assert.equal(counter.count(unseen), library.encode(unseen, { add_special_tokens: false }).ids.length)
     }
     const qwen = await loadTokenCounter('qwen3-coder')
     assert.equal(qwen.count('Hello World'), 2)
@@ -294,7 +305,22 @@ describe('export: tokens and templates', () => {
     const dropSummary = await exportJson([shard, '--to', 'openai', '--tokenizer', path, '--max-tokens', String(budget), '--out', dropped])
     assert.equal(dropSummary.conversion.overBudgetDropped, over)
     assert.equal((await readRecords(dropped)).length, sizes.length - over)
-    assert.equal(Object.values(dropSummary.conversion.tokenHistogram as Record<string, number>).reduce((a, b) => a + b, 0), sizes.length)
+    // buckets of 1K, 2K … 128K; with a budget, those below it, the budget, and one bucket above it (counting stops there)
+    const histogram = (budgetTokens?: number) => {
+      const label = (n: number) => (n % 1024 === 0 ? `${n / 1024}K` : String(n))
+      const bounds = [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072].filter((b) => budgetTokens === undefined || b < budgetTokens)
+      if (budgetTokens !== undefined) bounds.push(budgetTokens)
+      const counts: Record<string, number> = {}
+      for (const size of sizes) {
+        const bound = bounds.find((b) => size <= b)
+        const bucket = bound === undefined ? `>${label(bounds[bounds.length - 1]!)}` : `<=${label(bound)}`
+        counts[bucket] = (counts[bucket] ?? 0) + 1
+      }
+      return counts
+    }
+    assert.deepEqual(all.conversion.tokenHistogram, histogram())
+    assert.deepEqual(dropSummary.conversion.tokenHistogram, histogram(budget))
+    assert.ok(dropSummary.conversion.tokenHistogram[`>${budget}`] === over, 'a budget that is not a multiple of 1K is named as it is')
 
     const cut = outDir('tokens-cut')
     const cutSummary = await exportJson([shard, '--to', 'openai', '--tokenizer', path, '--max-tokens', String(budget), '--over-budget', 'truncate', '--out', cut])
@@ -306,6 +332,28 @@ describe('export: tokens and templates', () => {
       if (sizeOf.get(record.id)! > budget) assert.equal(record.messages[record.messages.length - 1].role, 'assistant', 'cut after an assistant turn')
       else assert.equal(tokensOf(record.messages), sizeOf.get(record.id), 'within budget: whole')
     }
+  })
+
+  test('converted on decoding threads: --threads 2 writes the same files and counts as one thread', async () => {
+    const path = join(fixture.home, 'tokenizer.json')
+    await writeFile(path, JSON.stringify(tinyTokenizerJson()))
+    const template = join(fixture.home, 'threads.jinja')
+    await writeFile(template, '{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}{{ m.tool_calls | tojson if m.tool_calls }}<|im_end|>\n{% endfor %}')
+    const args = ['--split', 'R2E_Gym,SWE_Rebench', '--to', 'openai', '--think', 'inline', '--val-fraction', '0.5', '--seed', '3',
+      '--tokenizer', path, '--max-tokens', '12000', '--over-budget', 'truncate', '--chat-template', template]
+    const runs = []
+    for (const threads of ['1', '2']) {
+      const out = outDir(`threads-${threads}`)
+      const summary = await exportJson([...args, '--threads', threads, '--out', out])
+      const files: Record<string, string> = {}
+      for (const record of await readRecords(out)) files[record.side] = (files[record.side] ?? '') + JSON.stringify(record) + '\n'
+      runs.push({ summary, files })
+    }
+    const [one, two] = runs
+    assert.ok(one!.summary.conversion.overBudgetTruncated > 0 && one!.summary.conversion.written > 0, JSON.stringify(one!.summary.conversion))
+    assert.ok(one!.files.train && one!.files.val, 'both sides written')
+    assert.deepEqual(two!.summary.conversion, one!.summary.conversion)
+    assert.deepEqual(two!.files, one!.files)
   })
 
   test('--chat-template renders each example into text; what the template cannot render is counted with its reason', async () => {

@@ -129,7 +129,7 @@ JOB_COMPLETIONS, which the Job spec sets), so the same command runs unchanged in
       const threads = flags.threads ?? String(Math.max(1, Math.floor(read.threads / jobs)))
       const args = [...jobArguments(command, jobs), '--threads', threads]
       const summaries = await runJobs({ args, jobs, env: ctx.env, signal: ctx.signal }) as ExportSummary[]
-      return printSummary(out, { ...mergeSummaries(summaries), seconds: (Date.now() - started) / 1000 })
+      return printSummary(out, { ...mergeSummaries(summaries), seconds: (Date.now() - started) / 1000 }, setup.settings.maxTokens)
     }
     const hub = openHub(ctx, flags, out)
     const decoder = decodePool(read.threads)
@@ -174,7 +174,7 @@ JOB_COMPLETIONS, which the Job spec sets), so the same command runs unchanged in
           command: ((command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? process.argv).slice(2),
           dataset: files.length ? { inputs: files } : { repo: flags.repo, revision: flags.revision, commit: set.commit, config: flags.config, splits: flags.split },
           predicate: selection.predicate.expr, settings, fingerprints: setup.fingerprints, worker,
-          tokenizer: setup.convert?.tokenizer && { name: setup.convert.tokenizer.name, engine: setup.convert.tokenizer.engine },
+          tokenizer: setup.convert?.counter && { name: setup.convert.counter.name, engine: setup.convert.counter.engine },
           plan: plan?.counts, conversion: settings.to ? report.stats : undefined,
           shards: { total: set.sources.length, exported: sources.length - report.resumed, resumed: report.resumed },
           rows: { scanned: report.rowsScanned, selected: report.rows },
@@ -185,7 +185,7 @@ JOB_COMPLETIONS, which the Job spec sets), so the same command runs unchanged in
         rows_scanned: report.rowsScanned, rejected: report.rejected, bytes_fetched: set.bytesFetched(), seconds: (Date.now() - started) / 1000,
         worker: worker ?? null, resumed_shards: report.resumed,
         ...(plan ? { plan: plan.counts } : {}), ...(settings.to ? { conversion: report.stats } : {}), ...(recipeFile ? { recipe_file: recipeFile } : {}),
-      })
+      }, settings.maxTokens)
     } finally {
       await decoder.close()
       await hub.http.close()
@@ -234,7 +234,7 @@ export interface ExportSummary {
   recipe_file?: string
 }
 
-function printSummary(out: Output, summary: ExportSummary): void {
+function printSummary(out: Output, summary: ExportSummary, maxTokens: number | undefined): void {
   if (out.json) return printJson(out, summary)
   note(out, `${formatCount(summary.rows)} rows from ${summary.shards} shards into ${summary.files.length} files in ${summary.out} ` +
     `(${formatDuration(summary.seconds * 1000)}${summary.bytes_fetched ? `, fetched ${formatBytes(summary.bytes_fetched)}` : ''}` +
@@ -247,7 +247,7 @@ function printSummary(out: Output, summary: ExportSummary): void {
   }
   const rejected = Object.values(summary.rejected).reduce((a: number, b) => a + (b ?? 0), 0)
   if (rejected) warn(out, `${formatCount(rejected)} trajectories rejected by the validator: ${Object.entries(summary.rejected).map(([reason, n]) => `${reason} ${n}`).join(', ')}`)
-  if (summary.conversion) noteConversion(out, summary.conversion)
+  if (summary.conversion) noteConversion(out, summary.conversion, maxTokens)
   if (summary.recipe_file) note(out, `parameters and counts in ${summary.recipe_file}`)
 }
 
@@ -282,7 +282,7 @@ function mergeSummaries(summaries: ExportSummary[]): ExportSummary {
   return { ...merged, conversion, recipe_file: summaries[0]!.recipe_file && summaries.map((summary) => summary.recipe_file).join(', ') }
 }
 
-function noteConversion(out: Output, stats: ConversionStats): void {
+function noteConversion(out: Output, stats: ConversionStats, maxTokens: number | undefined): void {
   const parts = [`${formatCount(stats.written)} examples written of ${formatCount(stats.rows)}`]
   if (stats.mergedTurns || stats.droppedEmptyTurns) parts.push(`${formatCount(stats.mergedTurns)} turns merged, ${formatCount(stats.droppedEmptyTurns)} empty turns dropped`)
   if (stats.thinkCalls || stats.thinkInlined) parts.push(`${formatCount(stats.thinkCalls)} think calls removed, ${formatCount(stats.thinkInlined)} <think> blocks`)
@@ -291,6 +291,6 @@ function noteConversion(out: Output, stats: ConversionStats): void {
   note(out, parts.join('; '))
   const failed = Object.entries(stats.templateFailed)
   if (failed.length) warn(out, `chat template failed on ${failed.reduce((n, [, k]) => n + k, 0)} examples: ${failed.map(([reason, n]) => `${n}× ${reason}`).join('; ')}`)
-  const buckets = bucketLabels().filter((label) => stats.tokenHistogram[label])
+  const buckets = bucketLabels(maxTokens).filter((label) => stats.tokenHistogram[label])
   if (buckets.length) note(out, `tokens per trajectory: ${buckets.map((label) => `${label} ${formatCount(stats.tokenHistogram[label]!)}`).join(', ')} (total ${formatCount(stats.tokens)} written)`)
 }

@@ -32,6 +32,13 @@ export function columnLength(column: Column): number {
   return isIntList(column) ? column.offsets.length - 1 : column.length
 }
 
+const textDecoder = new TextDecoder()
+
+/** Text of a string cell (JS string or UTF-8 bytes), null when missing. */
+export function cellText(value: unknown): string | null {
+  return value instanceof Uint8Array ? textDecoder.decode(value) : value === null || value === undefined ? null : String(value)
+}
+
 /** Row `row` of a column; a list<int> row is a view of its values (no copy), or null. */
 export function cellAt(column: Column | undefined, row: number): unknown {
   if (!isIntList(column)) return column?.[row]

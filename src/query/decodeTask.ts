@@ -1,6 +1,7 @@
 import type { FileMetaData } from 'hyparquet'
 import { decodePieceBytes, type PieceBytes } from '../parquet/rows.js'
 import { encodeJsonlRows, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
+import { convertRows, loadConverter, type ConversionStats, type ConvertSpec } from '../sft/convert.js'
 import { summarizeCell, type TrajectorySummary } from '../trajectory/messages.js'
 import { compilePredicate, type CompiledPredicate } from './compile.js'
 import type { Expr } from './parse.js'
@@ -21,6 +22,8 @@ export interface DecodeTask {
   jsonl?: JsonlEncoding
   /** Summarise this `messages` column here, row by row, instead of returning its text (stats --deep). */
   summarize?: string
+  /** Convert the matching rows to training examples here, encoded as JSON lines (export --to). */
+  convert?: ConvertSpec
 }
 
 /** What a task found: the matching rows of the piece, encoded or with the decoded columns. */
@@ -30,17 +33,23 @@ export interface DecodeResult {
   columns?: Record<string, Column>
   /** With `summarize`: each row's summary (null: not JSON; undefined: a null cell); the column itself is left out. */
   summaries?: (TrajectorySummary | null | undefined)[]
+  /** With `convert`: what the conversion steps did to the matching rows (`encoded` holds the examples). */
+  conversion?: ConversionStats
 }
 
 /** Compiled predicates by expression, so a thread compiles each once. */
 const compiled = new Map<string, CompiledPredicate>()
 
-/** Decode a piece, keep the candidates the predicate accepts, and encode or summarise them when asked. */
+/** Decode a piece, keep the candidates the predicate accepts, and convert, encode or summarise them when asked. */
 export async function runDecodeTask(task: DecodeTask): Promise<DecodeResult> {
   const columns = await decodePieceBytes(task.metadata, task.columns, task.piece, task.rawStrings)
   const numRows = task.piece.piece.end - task.piece.piece.start
   const candidates = task.candidates ?? Array.from({ length: numRows }, (_, row) => row)
   const rows = task.predicate ? predicateFor(task.predicate).filterLarge({ columns, numRows }, candidates) : candidates
+  if (task.convert) {
+    const { encoded, stats } = convertRows(columns, rows, await loadConverter(task.convert))
+    return { rows, encoded, conversion: stats }
+  }
   if (task.jsonl) return { rows, encoded: encodeJsonlRows({ columns }, rows, task.jsonl) }
   if (task.summarize && columns[task.summarize]) {
     const text = columns[task.summarize]!

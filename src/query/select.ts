@@ -5,6 +5,7 @@ import type { Range } from '../fetch/spans.js'
 import { chunkRanges, columnNames, readBatches, readPieces, type Piece, type RowBatch } from '../parquet/rows.js'
 import type { RowSink } from '../sinks/output.js'
 import { sliceEncoded, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
+import type { ConversionStats, ConvertSpec } from '../sft/convert.js'
 import type { DecodeResult } from './decodeTask.js'
 import { decodePool, type DecodePool } from './decodePool.js'
 import { orderedWindow } from './orderedWindow.js'
@@ -20,8 +21,10 @@ export interface Match {
   batch?: RowBatch
   /** Indexes into the piece of the rows that matched. */
   rows: number[]
-  /** The matching rows as JSON lines (when {@link SelectOptions.jsonl} asked for them). */
+  /** The matching rows as JSON lines (when {@link SelectOptions.jsonl} asked for them), or their training examples. */
   encoded?: EncodedRows
+  /** With {@link SelectOptions.convert}: what the conversion did to the matching rows. */
+  conversion?: ConversionStats
 }
 
 /** Write a match to a sink: its encoded lines, or its rows. */
@@ -55,6 +58,8 @@ export interface SelectOptions {
   decoder?: DecodePool
   /** Deliver matches as JSON lines encoded by the decoder (the sink's encoding), not as columns. */
   jsonl?: JsonlEncoding
+  /** Deliver matches as training examples converted and encoded by the decoder (no `limit` then). */
+  convert?: ConvertSpec
   /** Receives matches in shard order, then row order, whatever the concurrency. */
   onMatch(match: Match): Promise<void>
   /** Called, in file order, when a file's matches have all been delivered; awaited before the next file's. */
@@ -123,6 +128,7 @@ interface Candidates {
  * deterministic. `--sample` ranks the phase-1 candidates (see sample.ts); `--limit` stops the scan.
  */
 export async function selectRows(opened: Promise<OpenedSource>[], options: SelectOptions): Promise<SelectReport> {
+  if (options.convert && options.limit !== undefined) throw new Error('internal: a limit counts rows, converted rows are examples')
   if (options.sample && options.predicate.phase2Columns.length) {
     throw new UsageError('--sample works with predicates on small columns (reward, license, ids…); combine it with message-based filters in two runs')
   }
@@ -206,7 +212,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       const { rowGroup, start, end } = piece.piece
       // a huge row group arrives in slices: each slice takes the candidates within its own rows
       const candidates = byGroup.get(rowGroup)!.filter((row) => row >= start && row < end).map((row) => row - start)
-      const task = { metadata: source.metadata, columns, piece, candidates, predicate: predicate.expr, rawStrings: options.rawStrings ?? false, jsonl: options.jsonl }
+      const task = { metadata: source.metadata, columns, piece, candidates, predicate: predicate.expr, rawStrings: options.rawStrings ?? false, jsonl: options.jsonl, convert: options.convert }
       // wrapped: an async generator would wait for a promise it yields
       yield { decoded: decoder.run(task).then((result): Decoded => ({ file, piece: piece.piece, result, fileDone: false })) }
     }
@@ -269,7 +275,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       stopped = true
     }
     const batch = result!.columns && { source: source.ref.name, rowGroup: piece!.rowGroup, rowStart: piece!.start, numRows: piece!.end - piece!.start, columns: result!.columns }
-    if (rows.length) await options.onMatch({ source, batch, rows, encoded })
+    if (rows.length) await options.onMatch({ source, batch, rows, encoded, conversion: result!.conversion })
     report.rowsWritten += rows.length
     file.written += rows.length
     const group = source.metadata.row_groups[piece!.rowGroup]!

@@ -12,7 +12,8 @@ export type Fitted =
  * Fit a conversation into `maxTokens`. `measure(end)` gives the tokens of `messages[0:end]` and must
  * grow with `end`. Over budget, `truncate` keeps the longest prefix that ends with an assistant
  * message and fits (found by binary search, so a template is rendered O(log n) times); when none
- * fits, or with `drop`, the trajectory is dropped. `tokens` is always the full conversation's count.
+ * fits, or with `drop`, the trajectory is dropped. `tokens` is the full conversation's count, or
+ * over budget any count above `maxTokens` (`measure` may stop counting there).
  */
 export function fitBudget(messages: ChatMessage[], measure: (end: number) => number, maxTokens: number | undefined, policy: OverBudget): Fitted {
   const tokens = measure(messages.length)

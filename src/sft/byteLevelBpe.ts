@@ -28,8 +28,11 @@ interface PreTokenizer {
 
 const gpt2Pattern = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 
-/** The counter for `json`, or undefined when it uses a setting this counter does not implement. */
-export function byteLevelCounter(json: TokenizerJson): ((text: string) => number) | undefined {
+/**
+ * The counter for `json`, or undefined when it uses a setting this counter does not implement.
+ * Given a `limit`, it stops once the count passes it and returns that partial count.
+ */
+export function byteLevelCounter(json: TokenizerJson): ((text: string, limit?: number) => number) | undefined {
   const model = json.model
   if (!model || model.type !== 'BPE' || !model.vocab || !model.merges || model.byte_fallback || model.continuing_subword_prefix ||
     model.end_of_word_suffix || model.ignore_merges || model.dropout) return undefined
@@ -90,10 +93,12 @@ export function byteLevelCounter(json: TokenizerJson): ((text: string) => number
     cache.set(piece, symbols.length)
     return symbols.length
   }
-  const countText = (text: string): number => {
+  const countText = (text: string, limit: number): number => {
     if (!text) return 0
+    const normalized = normalizer === 'NFC' ? text.normalize('NFC') : text
     let count = 0
-    for (const match of (normalizer === 'NFC' ? text.normalize('NFC') : text).matchAll(split)) count += countPiece(match[0])
+    split.lastIndex = 0
+    for (let match = split.exec(normalized); match !== null && count <= limit; match = split.exec(normalized)) count += countPiece(match[0])
     return count
   }
   // Text between added tokens is counted on its own, so a segment's count never depends on what is
@@ -101,11 +106,13 @@ export function byteLevelCounter(json: TokenizerJson): ((text: string) => number
   // a lookup is far cheaper than the pre-tokenizer's pass over them.
   const segments = new Map<string, number>()
   let segmentChars = 0
-  const countSegment = (segment: string): number => {
-    if (segment.length < minCachedSegment) return countText(segment)
+  const countSegment = (segment: string, limit: number): number => {
+    if (segment.length < minCachedSegment) return countText(segment, limit)
     let count = segments.get(segment)
     if (count === undefined) {
-      count = countText(segment)
+      count = countText(segment, limit)
+      // a count cut short by the limit is not the segment's
+      if (count > limit) return count
       if (segmentChars > maxCachedSegmentChars) {
         segments.clear()
         segmentChars = 0
@@ -115,20 +122,21 @@ export function byteLevelCounter(json: TokenizerJson): ((text: string) => number
     }
     return count
   }
-  return (text) => {
-    if (!addedSplit) return countText(text)
+  return (text, limit = Infinity) => {
+    if (!addedSplit) return countText(text, limit)
     let count = 0
     let start = 0
     for (const match of text.matchAll(addedSplit)) {
-      count += countSegment(text.slice(start, match.index)) + 1
+      count += countSegment(text.slice(start, match.index), limit - count) + 1
+      if (count > limit) return count
       start = match.index! + match[0].length
     }
-    return count + countSegment(text.slice(start))
+    return count + countSegment(text.slice(start), limit - count)
   }
 }
 
 /** Segments shorter than this are counted again rather than remembered. */
-const minCachedSegment = 256
+const minCachedSegment = 1
 /** Characters of segments remembered before the memory is cleared (a few trajectories' worth). */
 const maxCachedSegmentChars = 16 * 1024 * 1024
 

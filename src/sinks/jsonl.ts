@@ -26,6 +26,8 @@ export interface JsonlSinkOptions extends JsonlEncoding {
 export interface EncodedRows {
   chunks: Uint8Array[]
   rowEnds: Uint32Array
+  /** Training examples: the trajectory_id of each line, for routing them to train/ and val/. */
+  keys?: string[]
 }
 
 /**
@@ -57,8 +59,6 @@ export interface JsonlSink {
   write(batch: ColumnBatch, rows?: ArrayLike<number>): Promise<void>
   /** Append rows encoded elsewhere with the same encoding (see {@link encodeJsonlRows}). */
   writeEncoded(rows: EncodedRows): Promise<void>
-  /** Append whole records built elsewhere (training formats), one JSON line each. */
-  writeRecords(records: unknown[]): Promise<void>
   /** Rows written so far. */
   readonly rows: number
   /** JSON bytes written so far (before any compression). */
@@ -94,14 +94,24 @@ const encodedChunkBytes = 4 * 1024 * 1024
 /** Encode the given rows of a batch as JSON lines, byte-identical to what a sink writes for them. */
 export function encodeJsonlRows(batch: ColumnBatch, rows: ArrayLike<number>, encoding: JsonlEncoding): EncodedRows {
   const writeRow = jsonlRowWriter(encoding)
+  return encodeLines(rows.length, (out, k) => writeRow(out, batch.columns, rows[k]!))
+}
+
+/** Encode whole records (training examples) as JSON lines, one `JSON.stringify` each. */
+export function encodeJsonlRecords(records: unknown[]): EncodedRows {
+  return encodeLines(records.length, (out, k) => writeBytes(out, textEncoder.encode(JSON.stringify(records[k]) + '\n')))
+}
+
+/** `count` lines, line `k` written by `writeLine(out, k)`, into chunks of about {@link encodedChunkBytes}. */
+function encodeLines(count: number, writeLine: (out: ByteBuffer, k: number) => void): EncodedRows {
   const chunks: Uint8Array[] = []
   // room for a chunk and the row that crosses its end, so that few rows make the buffer grow
   const fresh = () => byteBuffer(encodedChunkBytes + (encodedChunkBytes >> 2))
   let out = fresh()
   let before = 0
-  const rowEnds = new Uint32Array(rows.length)
-  for (let k = 0; k < rows.length; k++) {
-    writeRow(out, batch.columns, rows[k]!)
+  const rowEnds = new Uint32Array(count)
+  for (let k = 0; k < count; k++) {
+    writeLine(out, k)
     rowEnds[k] = before + out.length
     if (out.length >= encodedChunkBytes) {
       chunks.push(out.bytes.subarray(0, out.length))
@@ -124,7 +134,7 @@ export function sliceEncoded(encoded: EncodedRows, from: number, to: number): En
     if (chunkEnd > base && chunkStart < end) chunks.push(chunk.subarray(Math.max(0, base - chunkStart), Math.min(chunk.length, end - chunkStart)))
     chunkStart = chunkEnd
   }
-  return { chunks, rowEnds: encoded.rowEnds.subarray(from, to).map((rowEnd) => rowEnd - base) }
+  return { chunks, rowEnds: encoded.rowEnds.subarray(from, to).map((rowEnd) => rowEnd - base), keys: encoded.keys?.slice(from, to) }
 }
 
 /** Open a JSONL sink. */
@@ -171,14 +181,6 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
         bytes += chunk.length
         if (chunk.length && !target.write(chunk)) await waitForDrain(target)
       }
-    },
-    async writeRecords(records) {
-      for (const record of records) {
-        writeBytes(out, textEncoder.encode(JSON.stringify(record) + '\n'))
-        rows++
-        if (out.length >= flushThreshold) await flush()
-      }
-      await flush()
     },
     async close() {
       await flush()
