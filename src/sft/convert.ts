@@ -17,6 +17,8 @@ export interface ConvertSpec {
   overBudget: OverBudget
   /** Counts tokens (for `maxTokens` and the histogram): a tokenizer.json path, or `qwen3-coder`. */
   tokenizer?: string
+  /** How the main thread found the tokenizer is to be counted, so that decoding threads need not check again. */
+  tokenizerEngine?: TokenCounter['engine']
   /** A chat template file: each example's rendering is written as `text` and is what tokens are counted on. */
   chatTemplate?: string
 }
@@ -39,11 +41,14 @@ export function loadConverter(spec: ConvertSpec): Promise<Converter> {
   const key = JSON.stringify(spec)
   let converter = converters.get(key)
   if (!converter) {
-    converter = (async () => ({
-      spec,
-      counter: spec.tokenizer === undefined ? undefined : await loadTokenCounter(spec.tokenizer),
-      template: spec.chatTemplate === undefined ? undefined : await loadChatTemplate(spec.chatTemplate),
-    }))()
+    converter = (async () => {
+      const counter = spec.tokenizer === undefined ? undefined : await loadTokenCounter(spec.tokenizer, { engine: spec.tokenizerEngine })
+      const template = spec.chatTemplate === undefined ? undefined : await loadChatTemplate(spec.chatTemplate)
+      const loaded = { spec: { ...spec, tokenizerEngine: counter?.engine }, counter, template }
+      // decoding tasks on this thread name the spec as loaded
+      converters.set(JSON.stringify(loaded.spec), Promise.resolve(loaded))
+      return loaded
+    })()
     converters.set(key, converter)
     // a failed load is reported to its caller, and tried again by the next
     converter.catch(() => converters.delete(key))
@@ -138,30 +143,41 @@ export function convertRow(messagesJson: string | null, toolsJson: string | null
   stats.droppedEmptyTurns += counts.droppedEmpty
   const { tools } = trajectory
 
-  let text: string | undefined
-  if (template) {
-    try {
-      text = template.render(messages, tools)
-    } catch (error) {
-      const reason = failureReason(error)
-      stats.templateFailed[reason] = (stats.templateFailed[reason] ?? 0) + 1
-      return undefined
+  // renderings by prefix length: the budget's measures and the written text share them
+  const whole = messages
+  const rendered = new Map<number, string>()
+  const render = (end: number): string => {
+    let text = rendered.get(end)
+    if (text === undefined) {
+      try {
+        text = template!.render(end === whole.length ? whole : whole.slice(0, end), tools)
+      } catch (error) {
+        throw new TemplateFailure(failureReason(error))
+      }
+      rendered.set(end, text)
     }
+    return text
   }
-  if (counter) {
-    const measure = measurer(messages, tools, counter, template, text, options.maxTokens)
-    const fitted = fitBudget(messages, measure, options.maxTokens, options.overBudget)
-    addToHistogram(stats.tokenHistogram, fitted.tokens, options.maxTokens)
-    if (fitted.outcome === 'dropped') {
-      stats.overBudgetDropped++
-      return undefined
+  let text: string | undefined
+  try {
+    if (counter) {
+      const fitted = fitBudget(whole, measurer(whole, counter, template && render, options.maxTokens), options.maxTokens, options.overBudget)
+      addToHistogram(stats.tokenHistogram, fitted.tokens, options.maxTokens)
+      if (fitted.outcome === 'dropped') {
+        stats.overBudgetDropped++
+        return undefined
+      }
+      if (fitted.outcome === 'truncated') {
+        stats.overBudgetTruncated++
+        messages = fitted.messages
+      }
+      stats.tokens += fitted.keptTokens
     }
-    if (fitted.outcome === 'truncated') {
-      stats.overBudgetTruncated++
-      messages = fitted.messages
-      if (template) text = template.render(messages, tools)
-    }
-    stats.tokens += fitted.outcome === 'truncated' ? measure(messages.length) : fitted.tokens
+    if (template) text = render(messages.length)
+  } catch (error) {
+    if (!(error instanceof TemplateFailure)) throw error
+    stats.templateFailed[error.reason] = (stats.templateFailed[error.reason] ?? 0) + 1
+    return undefined
   }
   const record = trainingRecord(messages, tools, options.format, id)
   if (text !== undefined) record.text = text
@@ -172,16 +188,21 @@ export function convertRow(messagesJson: string | null, toolsJson: string | null
   return clean
 }
 
-/**
- * Tokens of `messages[0:end]`: of the template's rendering when there is a template, else the sum
- * over messages of their text plus their tool calls as JSON (each message counted once). Counting
- * stops once it passes `limit`: a result above it means only "over the budget", which is all the
- * budget needs, and spares counting the rest of a trajectory several times the budget's length.
- */
-function measurer(messages: ChatMessage[], tools: unknown[], counter: TokenCounter, template: ChatTemplate | undefined, fullText: string | undefined, limit = Infinity): (end: number) => number {
-  if (template) {
-    return (end) => counter.count(end === messages.length && fullText !== undefined ? fullText : template.render(messages.slice(0, end), tools), limit)
+/** The chat template failed on a conversation (counted by reason, the row rejected). */
+class TemplateFailure extends Error {
+  constructor(readonly reason: string) {
+    super(reason)
   }
+}
+
+/**
+ * Tokens of `messages[0:end]`: of its rendering when there is a template, else the sum over messages
+ * of their text plus their tool calls as JSON (each message counted once). Counting stops once it
+ * passes `limit`: a result above it means only "over the budget", which is all the budget needs, and
+ * spares counting the rest of a trajectory several times the budget's length.
+ */
+function measurer(messages: ChatMessage[], counter: TokenCounter, render: ((end: number) => string) | undefined, limit = Infinity): (end: number) => number {
+  if (render) return (end) => counter.count(render(end), limit)
   // prefix sums, taken only as far as a measure asks and the limit allows
   const prefix = [0]
   return (end) => {

@@ -36,11 +36,14 @@ export const bundledTokenizer = 'qwen3-coder'
  * is read from beside it when present). Encoding is @huggingface/tokenizers, the pure-JS port of
  * Hugging Face `tokenizers`; byte-level BPE vocabularies (Qwen's among them) are counted by a fast
  * path about 10× quicker (byteLevelBpe.ts), used only after it counts a set of probes exactly as the
- * library does.
+ * library does (`engine` passes on that verdict, found for the same file by another thread).
  */
-export async function loadTokenCounter(spec: string): Promise<TokenCounter> {
+export async function loadTokenCounter(spec: string, options: { engine?: TokenCounter['engine'] } = {}): Promise<TokenCounter> {
   const path = spec === bundledTokenizer ? bundledPath() : spec
   const json = await readJson(path, true)
+  // another thread checked the fast path on this very file: the probes would say the same again
+  const trusted = options.engine === 'byte-level-bpe' ? byteLevelCounter(json as Parameters<typeof byteLevelCounter>[0]) : undefined
+  if (trusted) return { name: spec, engine: 'byte-level-bpe', count: trusted }
   const config = (await readJson(join(dirname(path), 'tokenizer_config.json'), false)) ?? {}
   let tokenizer: Tokenizer
   try {
