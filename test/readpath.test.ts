@@ -5,7 +5,9 @@ import { beforeEach, describe, test } from 'node:test'
 import { parquetWriteFile } from 'hyparquet-writer'
 import { readManifest, repoDir } from '../fixtures/index.js'
 import { createHub } from '../src/hub/client.js'
-import { footerGuess } from '../src/parquet/footer.js'
+import { footerGuess, readFooter } from '../src/parquet/footer.js'
+import { columnNames, readPieces } from '../src/parquet/rows.js'
+import { fileSource, withHeldBytes, type ByteSource } from '../src/parquet/source.js'
 import { compilePredicate } from '../src/query/compile.js'
 import { predicateFromFlags } from '../src/query/flags.js'
 import { selectRows } from '../src/query/select.js'
@@ -218,6 +220,26 @@ describe('one read path for remote shards', () => {
     assertNoByteFetchedTwice(fixture.hub.requests)
     assert.ok(JSON.parse(again.stdout).row_groups_read > 1, 'the row group was read in slices')
     assert.ok((await readFile(sliced)).equals(await readFile(out)), 'the same bytes as one piece')
+  })
+
+  test('a whole row group goes to the decoder in the buffer it was read into (uncopied), each chunk byte once', async () => {
+    const path = join(repoDir('tiny'), manifest.files.find((f) => f.config === 'trajectories')!.path)
+    const file = await fileSource(path)
+    const reads: ArrayBuffer[] = []
+    const counted: ByteSource = { ...file, slice: async (start, end) => { const bytes = await file.slice(start, end); reads.push(bytes); return bytes } }
+    const metadata = await readFooter(counted)
+    const columns = columnNames(metadata)
+    let pieces = 0
+    for await (const piece of readPieces(withHeldBytes(counted), metadata, { columns })) {
+      pieces++
+      assert.equal(piece.piece.sliced, false)
+      for (const span of piece.spans) assert.ok(reads.includes(span.bytes), `a span is a buffer the file was read into, not a copy (${span.bytes.byteLength} bytes)`)
+      const group = metadata.row_groups[piece.piece.rowGroup]!
+      const chunkBytes = group.columns.reduce((sum, chunk) => sum + Number(chunk.meta_data!.total_compressed_size), 0)
+      assert.equal(piece.spans.reduce((sum, span) => sum + span.bytes.byteLength, 0), chunkBytes, 'each chunk byte once')
+    }
+    assert.ok(pieces > 0)
+    await file.close()
   })
 })
 
