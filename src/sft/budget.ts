@@ -8,6 +8,11 @@ export type Fitted =
   | { outcome: 'fits' | 'truncated', messages: ChatMessage[], tokens: number, keptTokens: number }
   | { outcome: 'dropped', tokens: number }
 
+/** A message's tool calls as the budget counts them without a template: their JSON ('' when none). */
+export function toolCallsText(message: ChatMessage): string {
+  return message.tool_calls?.length ? JSON.stringify(message.tool_calls) : ''
+}
+
 /** Tokens per character a first guess at the cut assumes (rendered code and tool output run about 2.3 characters a token). */
 const guessTokensPerChar = 0.45
 
@@ -24,8 +29,9 @@ const guessTokensPerChar = 0.45
  * guess puts far over is not measured whole: a prefix over budget shows the whole is too.
  */
 export function fitBudget(messages: ChatMessage[], measure: (end: number) => number, maxTokens: number | undefined, policy: OverBudget): Fitted {
+  // characters before each message, for the guesses (only a budget needs them)
   const chars = [0]
-  for (const message of messages) chars.push(chars[chars.length - 1]! + message.content.length + (message.tool_calls?.length ? JSON.stringify(message.tool_calls).length : 0))
+  if (maxTokens !== undefined) for (const message of messages) chars.push(chars[chars.length - 1]! + message.content.length + toolCallsText(message).length)
   const farOver = maxTokens !== undefined && policy === 'truncate' && chars[messages.length]! * guessTokensPerChar > 2 * maxTokens
   let tokens = farOver ? undefined : measure(messages.length)
   if (tokens !== undefined && (maxTokens === undefined || tokens <= maxTokens)) return { outcome: 'fits', messages, tokens, keptTokens: tokens }

@@ -1,7 +1,7 @@
 import { encodeJsonlRecords, type EncodedRows } from '../sinks/jsonl.js'
 import { cellAt, cellText, type Column } from '../parquet/intList.js'
 import { parseTrajectory, renderTurns, trainingRecord, type ArgumentsStyle, type ChatMessage, type Rejection, type TrainingFormat } from '../trajectory/formats.js'
-import { fitBudget, type OverBudget } from './budget.js'
+import { fitBudget, toolCallsText, type OverBudget } from './budget.js'
 import { replaceLoneSurrogates } from './surrogates.js'
 import { failureReason, loadChatTemplate, type ChatTemplate } from './template.js'
 import { applyThink, type ThinkPolicy } from './think.js'
@@ -208,8 +208,7 @@ function measurer(messages: ChatMessage[], counter: TokenCounter, render: ((end:
   return (end) => {
     while (prefix.length <= end && prefix[prefix.length - 1]! <= limit) {
       const message = messages[prefix.length - 1]!
-      const calls = message.tool_calls?.length ? JSON.stringify(message.tool_calls) : ''
-      prefix.push(prefix[prefix.length - 1]! + counter.count(message.content) + counter.count(calls))
+      prefix.push(prefix[prefix.length - 1]! + counter.count(message.content) + counter.count(toolCallsText(message)))
     }
     return prefix[Math.min(end, prefix.length - 1)]!
   }
