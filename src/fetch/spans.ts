@@ -30,6 +30,8 @@ export interface HeldBytes {
    * the span stops being held (and counted). Undefined when no span matches: use `slice`.
    */
   take(start: number, end: number): Promise<ArrayBuffer> | undefined
+  /** The held spans that overlap [start, end), in order. */
+  heldSpans(start: number, end: number): Range[]
   /** Bytes held now (fetched or in flight). */
   heldBytes(): number
 }
@@ -122,6 +124,7 @@ export function heldBytes(reader: SliceReader, budget?: MemoryBudget): HeldBytes
       budget?.free(end - start)
       return span!.bytes.then((bytes) => (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer as ArrayBuffer : bytes.slice().buffer))
     },
+    heldSpans: (start, end) => spans.filter((span) => span.end > start && span.start < end).map((span): Range => [span.start, span.end]),
     heldBytes: () => held,
   }
 }

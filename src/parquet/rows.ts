@@ -104,10 +104,32 @@ export async function* readPieces(source: ByteSource, metadata: FileMetaData, op
   const columns = checkColumns(source, metadata, options.columns)
   const pieces = streamPieces(source, metadata, { ...options, columns }, async (held, piece) => {
     const ranges = await pieceRanges(held, metadata, columns, piece)
-    // a whole row group's chunks are handed over as they were fetched (no copy); slices of one share them
-    return Promise.all(ranges.map(async ([start, end]) => ({ start, bytes: await ((piece.sliced ? undefined : held.take(start, end)) ?? held.slice(start, end)) })))
+    // slices of a row group share its held chunks; a whole row group takes them
+    return piece.sliced ? Promise.all(ranges.map(async ([start, end]) => ({ start, bytes: await held.slice(start, end) }))) : takeGroup(held, ranges)
   })
   for await (const { piece, value } of pieces) yield { name: source.name, piece, byteLength: source.byteLength, spans: value }
+}
+
+/**
+ * A whole row group's bytes for the decoder: the held spans inside its chunk ranges handed over as
+ * they were fetched (hyparquet reads a large chunk alone, so it lies in one span: no copy of it), and
+ * copies of the rest — the parts of spans reaching out of the ranges (the footer's tail, which may
+ * hold the last small chunks) and anything not held.
+ */
+function takeGroup(held: HeldSource, ranges: Range[]): Promise<{ start: number, bytes: ArrayBuffer }[]> {
+  const parts: Promise<{ start: number, bytes: ArrayBuffer }>[] = []
+  const copy = (start: number, end: number) => Promise.resolve(held.slice(start, end)).then((bytes) => ({ start, bytes }))
+  for (const [start, end] of ranges) {
+    let position = start
+    for (const [spanStart, spanEnd] of held.heldSpans(start, end)) {
+      if (spanStart > position) parts.push(copy(position, spanStart))
+      const taken = spanStart >= start && spanEnd <= end ? held.take(spanStart, spanEnd) : undefined
+      parts.push(taken ? taken.then((bytes) => ({ start: spanStart, bytes })) : copy(Math.max(start, spanStart), Math.min(end, spanEnd)))
+      position = Math.min(end, spanEnd)
+    }
+    if (position < end) parts.push(copy(position, end))
+  }
+  return Promise.all(parts)
 }
 
 /**
@@ -194,23 +216,30 @@ interface ViewBuffer extends AsyncBuffer {
   view?(start: number, end: number): Uint8Array
 }
 
-/** An AsyncBuffer answering from spans alone: a piece's chunk bytes away from the file. */
+/**
+ * An AsyncBuffer answering from spans alone: a piece's chunk bytes away from the file. A read inside
+ * one span is lent from it; one across spans (a run of small chunks hyparquet reads at once) is joined.
+ */
 function spanBuffer(size: number, spans: PieceBytes['spans']): ViewBuffer {
-  const find = (start: number, end: number) => {
+  const view = (start: number, end: number): Uint8Array => {
     const span = spans.find((s) => s.start <= start && end <= s.start + s.bytes.byteLength)
-    if (!span) throw new CoderforgeError(`internal: bytes ${start}-${end} are not among the piece's chunks`)
-    return span
+    if (span) return new Uint8Array(span.bytes, start - span.start, end - start)
+    const joined = new Uint8Array(end - start)
+    let position = start
+    for (const s of [...spans].sort((a, b) => a.start - b.start)) {
+      const spanEnd = s.start + s.bytes.byteLength
+      if (spanEnd <= position || s.start > position || position >= end) continue
+      const to = Math.min(end, spanEnd)
+      joined.set(new Uint8Array(s.bytes, position - s.start, to - position), position - start)
+      position = to
+    }
+    if (position < end) throw new CoderforgeError(`internal: bytes ${start}-${end} are not among the piece's chunks`)
+    return joined
   }
   return {
     byteLength: size,
-    slice(start, end = size) {
-      const span = find(start, end)
-      return span.bytes.slice(start - span.start, end - span.start)
-    },
-    view(start, end) {
-      const span = find(start, end)
-      return new Uint8Array(span.bytes, start - span.start, end - start)
-    },
+    slice: (start, end = size) => view(start, end).slice().buffer,
+    view,
   }
 }
 

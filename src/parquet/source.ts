@@ -18,15 +18,17 @@ export interface ByteSource extends AsyncBuffer {
   release?(ranges?: Range[]): void
   /** The held bytes of exactly [start, end), handed over uncopied and no longer held; undefined if not held so. */
   take?(start: number, end: number): Promise<ArrayBuffer> | undefined
+  /** The held spans that overlap [start, end), in order (see fetch/spans.ts). */
+  heldSpans?(start: number, end: number): Range[]
   close?(): Promise<void>
 }
 
 /** A ByteSource that can hold bytes for reuse. */
-export type HeldSource = ByteSource & Required<Pick<ByteSource, 'hold' | 'release' | 'take'>>
+export type HeldSource = ByteSource & Required<Pick<ByteSource, 'hold' | 'release' | 'take' | 'heldSpans'>>
 
 /** `source` with held spans (answers reads from them first), counted against `budget`; as is when it already holds. */
 export function withHeldBytes(source: ByteSource, budget?: MemoryBudget): HeldSource {
-  if (source.hold && source.release && source.take) return source as HeldSource
+  if (source.hold && source.release && source.take && source.heldSpans) return source as HeldSource
   const held = heldBytes(source, budget)
   return {
     name: source.name,
@@ -38,6 +40,7 @@ export function withHeldBytes(source: ByteSource, budget?: MemoryBudget): HeldSo
     hold: held.hold,
     release: held.release,
     take: held.take,
+    heldSpans: held.heldSpans,
     close: async () => {
       held.release()
       await source.close?.()
