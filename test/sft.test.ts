@@ -326,7 +326,9 @@ describe('export: tokens and templates', () => {
     const tokensOf = (messages: Json[]) => messages.reduce((n, m) => n + count(m.content) + count(m.tool_calls?.length ? JSON.stringify(m.tool_calls) : ''), 0)
     const full = outDir('tokens-full')
     const all = await exportJson([shard, '--to', 'openai', '--tokenizer', path, '--out', full])
-    const sizeOf = new Map((await readRecords(full)).map((r) => [r.id as string, tokensOf(r.messages)]))
+    const whole = await readRecords(full)
+    const sizeOf = new Map(whole.map((r) => [r.id as string, tokensOf(r.messages)]))
+    const messagesOf = new Map(whole.map((r) => [r.id as string, r.messages as Json[]]))
     const sizes = [...sizeOf.values()].sort((a, b) => a - b)
     assert.equal(all.conversion.tokens, sizes.reduce((a, b) => a + b, 0), 'the counts are the library\'s')
     const budget = sizes[Math.floor(sizes.length / 2)]!
@@ -361,7 +363,13 @@ describe('export: tokens and templates', () => {
     assert.ok(cutSummary.conversion.overBudgetTruncated > 0)
     for (const record of records) {
       assert.ok(tokensOf(record.messages) <= budget)
-      if (sizeOf.get(record.id)! > budget) assert.equal(record.messages[record.messages.length - 1].role, 'assistant', 'cut after an assistant turn')
+      if (sizeOf.get(record.id)! > budget) {
+        assert.equal(record.messages[record.messages.length - 1].role, 'assistant', 'cut after an assistant turn')
+        // the last such cut that fits: the next assistant turn would not
+        const original = messagesOf.get(record.id)!
+        const next = original.findIndex((m, i) => i >= record.messages.length && m.role === 'assistant')
+        if (next !== -1 && next + 1 < original.length) assert.ok(tokensOf(original.slice(0, next + 1)) > budget, 'the longest cut that fits')
+      }
       else assert.equal(tokensOf(record.messages), sizeOf.get(record.id), 'within budget: whole')
     }
   })

@@ -78,7 +78,7 @@ export interface PieceBytes {
   piece: Piece
   /** Size of the whole file. */
   byteLength: number
-  /** The piece's row group chunk ranges, each with its bytes. */
+  /** The bytes of the piece's chunk ranges, in file order, not overlapping. */
   spans: { start: number, bytes: ArrayBuffer }[]
 }
 
@@ -221,25 +221,27 @@ interface ViewBuffer extends AsyncBuffer {
  * one span is lent from it; one across spans (a run of small chunks hyparquet reads at once) is joined.
  */
 function spanBuffer(size: number, spans: PieceBytes['spans']): ViewBuffer {
-  const view = (start: number, end: number): Uint8Array => {
+  const lent = (start: number, end: number): Uint8Array | undefined => {
     const span = spans.find((s) => s.start <= start && end <= s.start + s.bytes.byteLength)
-    if (span) return new Uint8Array(span.bytes, start - span.start, end - start)
-    const joined = new Uint8Array(end - start)
+    return span && new Uint8Array(span.bytes, start - span.start, end - start)
+  }
+  const joined = (start: number, end: number): Uint8Array => {
+    const bytes = new Uint8Array(end - start)
     let position = start
-    for (const s of [...spans].sort((a, b) => a.start - b.start)) {
-      const spanEnd = s.start + s.bytes.byteLength
-      if (spanEnd <= position || s.start > position || position >= end) continue
+    for (const span of spans) {
+      const spanEnd = span.start + span.bytes.byteLength
+      if (spanEnd <= position || span.start > position || position >= end) continue
       const to = Math.min(end, spanEnd)
-      joined.set(new Uint8Array(s.bytes, position - s.start, to - position), position - start)
+      bytes.set(new Uint8Array(span.bytes, position - span.start, to - position), position - start)
       position = to
     }
     if (position < end) throw new CoderforgeError(`internal: bytes ${start}-${end} are not among the piece's chunks`)
-    return joined
+    return bytes
   }
   return {
     byteLength: size,
-    slice: (start, end = size) => view(start, end).slice().buffer,
-    view,
+    slice: (start, end = size) => (lent(start, end)?.slice() ?? joined(start, end)).buffer as ArrayBuffer,
+    view: (start, end) => lent(start, end) ?? joined(start, end),
   }
 }
 

@@ -144,7 +144,7 @@ export function byteLevelCounter(json: TokenizerJson): ((text: string, limit?: n
   const segments = new Map<string, number>()
   let segmentChars = 0
   const countSegment = (segment: string, limit: number): number => {
-    if (segment.length < minCachedSegment) return countText(segment, limit)
+    if (!segment) return 0
     let count = segments.get(segment)
     if (count === undefined) {
       count = countText(segment, limit)
@@ -176,8 +176,6 @@ const nonAscii = /[^\x00-\x7f]/
 /** Slots of the scanner's piece table (a power of two). */
 const pieceSlots = 1 << 20
 
-/** Segments shorter than this are counted again rather than remembered. */
-const minCachedSegment = 1
 /** Characters of segments remembered before the memory is cleared (a few trajectories' worth). */
 const maxCachedSegmentChars = 16 * 1024 * 1024
 
