@@ -29,6 +29,19 @@ describe('byte-level JSON', () => {
     }
   })
 
+  test('int32 lists (list<int> cells): every digit count, zero, signs and both extremes, as JSON.stringify writes them', () => {
+    const edges = [0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10_000, 99_999, 100_000, 151_643, 999_999, 1_000_000, 9_999_999, 10_000_000,
+      99_999_999, 100_000_000, 999_999_999, 1_000_000_000, 2_147_483_647]
+    let seed = 7
+    const random = Array.from({ length: 2000 }, () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) - 2 ** 30)
+    const values = Int32Array.from([...edges, ...edges.map((v) => -v), -100, -2_147_483_648, ...random])
+    for (const cell of [values, values.subarray(3, 9), new Int32Array(0)]) {
+      const out = byteBuffer(1)
+      writeJsonValue(out, cell)
+      assert.equal(decode(out.bytes, out.length), JSON.stringify(Array.from(cell)))
+    }
+  })
+
   test('values: numbers, bigints, lists, nulls, nested objects', () => {
     const out = byteBuffer(1)
     writeJsonValue(out, { a: 1.5, b: 10n, c: 2n ** 70n, d: [1, -100, 151644], e: null, f: new Int32Array([3, 4]), g: 'x', h: true, i: NaN })

@@ -240,7 +240,10 @@ function spanBuffer(size: number, spans: PieceBytes['spans']): ViewBuffer {
   }
   return {
     byteLength: size,
-    slice: (start, end = size) => (lent(start, end)?.slice() ?? joined(start, end)).buffer as ArrayBuffer,
+    // a read of exactly one span (a slice's pages of a large chunk, as a rule) is the span itself: the
+    // piece's bytes are read-only and decoded once, so a copy would only double them
+    slice: (start, end = size) => spans.find((s) => s.start === start && s.start + s.bytes.byteLength === end)?.bytes
+      ?? (lent(start, end)?.slice() ?? joined(start, end)).buffer as ArrayBuffer,
     view: (start, end) => lent(start, end) ?? joined(start, end),
   }
 }

@@ -5,6 +5,7 @@ import { entryFor } from '../entry.js'
 import { CoderforgeError } from '../errors.js'
 import { runDecodeTask, type DecodeResult, type DecodeTask } from './decodeTask.js'
 import { transferables } from '../parquet/intList.js'
+import { takeAllSpares } from '../sinks/spareChunks.js'
 
 /** Runs phase-2 decode tasks, on worker threads or on this one. */
 export interface DecodePool {
@@ -58,7 +59,9 @@ export function decodePool(threads = defaultThreads): DecodePool {
       worker.once('message', settle)
       worker.once('exit', onExit)
       worker.ref()
-      worker.postMessage(task, task.piece.spans.map((span) => span.bytes))
+      // a task that encodes takes the chunk buffers written since, to fill them again over there
+      const spares = task.jsonl || task.convert ? takeAllSpares() : []
+      worker.postMessage({ ...task, spares }, [...task.piece.spans.map((span) => span.bytes), ...spares])
     }
     if (queue.length === 0) for (const worker of idle) worker.unref()
   }
@@ -82,7 +85,7 @@ export function serveDecodeTasks(port: MessagePort): void {
   port.on('message', (task: DecodeTask) => {
     runDecodeTask(task).then(
       // encoded lines and list<int> columns move to the main thread; the rest is copied
-      (result) => port.postMessage({ result }, [...new Set(result.encoded?.chunks.map((chunk) => chunk.buffer as ArrayBuffer)), ...transferables(result.columns)]),
+      (result) => { port.postMessage({ result }, [...new Set(result.encoded?.chunks.map((chunk) => chunk.buffer as ArrayBuffer)), ...transferables(result.columns)]); if (process.env.CF_GC) (globalThis as any).gc?.({ type: process.env.CF_GC }) },
       (error: unknown) => port.postMessage({ error: {
         message: error instanceof Error ? error.message : String(error),
         exitCode: error instanceof CoderforgeError ? error.exitCode : 1,

@@ -1,6 +1,7 @@
 import type { FileMetaData } from 'hyparquet'
 import { decodePieceBytes, type PieceBytes } from '../parquet/rows.js'
 import { encodeJsonlRows, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
+import { giveSpares } from '../sinks/spareChunks.js'
 import { convertRows, loadConverter, type ConversionStats, type ConvertSpec } from '../sft/convert.js'
 import { summarizeCell, type TrajectorySummary } from '../trajectory/messages.js'
 import { compilePredicate, type CompiledPredicate } from './compile.js'
@@ -24,6 +25,8 @@ export interface DecodeTask {
   summarize?: string
   /** Convert the matching rows to training examples here, encoded as JSON lines (export --to). */
   convert?: ConvertSpec
+  /** Buffers of chunks written already, moved here for this thread's encoder to fill again (see sinks/spareChunks.ts). */
+  spares?: ArrayBuffer[]
 }
 
 /** What a task found: the matching rows of the piece, encoded or with the decoded columns. */
@@ -42,6 +45,7 @@ const compiled = new Map<string, CompiledPredicate>()
 
 /** Decode a piece, keep the candidates the predicate accepts, and convert, encode or summarise them when asked. */
 export async function runDecodeTask(task: DecodeTask): Promise<DecodeResult> {
+  if (task.spares) giveSpares(task.spares)
   const columns = await decodePieceBytes(task.metadata, task.columns, task.piece, task.rawStrings)
   const numRows = task.piece.piece.end - task.piece.piece.start
   const candidates = task.candidates ?? Array.from({ length: numRows }, (_, row) => row)

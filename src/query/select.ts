@@ -5,6 +5,7 @@ import type { Range } from '../fetch/spans.js'
 import { chunkRanges, columnNames, readBatches, readPieces, type Piece, type RowBatch } from '../parquet/rows.js'
 import type { RowSink } from '../sinks/output.js'
 import { sliceEncoded, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
+import { giveSpares } from '../sinks/spareChunks.js'
 import type { ConversionStats, ConvertSpec } from '../sft/convert.js'
 import type { DecodeResult } from './decodeTask.js'
 import { decodePool, type DecodePool } from './decodePool.js'
@@ -60,7 +61,10 @@ export interface SelectOptions {
   jsonl?: JsonlEncoding
   /** Deliver matches as training examples converted and encoded by the decoder (no `limit` then). */
   convert?: ConvertSpec
-  /** Receives matches in shard order, then row order, whatever the concurrency. */
+  /**
+   * Receives matches in shard order, then row order, whatever the concurrency. Once it resolves, the
+   * match's encoded chunks are reused for later pieces: write them, do not keep them.
+   */
   onMatch(match: Match): Promise<void>
   /** Called, in file order, when a file's matches have all been delivered; awaited before the next file's. */
   onFile?(file: FileDone): void | Promise<void>
@@ -276,6 +280,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
     }
     const batch = result!.columns && { source: source.ref.name, rowGroup: piece!.rowGroup, rowStart: piece!.start, numRows: piece!.end - piece!.start, columns: result!.columns }
     if (rows.length) await options.onMatch({ source, batch, rows, encoded, conversion: result!.conversion })
+    if (result!.encoded) giveSpares(result!.encoded.chunks.map((chunk) => chunk.buffer as ArrayBuffer))
     report.rowsWritten += rows.length
     file.written += rows.length
     const group = source.metadata.row_groups[piece!.rowGroup]!

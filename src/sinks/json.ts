@@ -103,6 +103,8 @@ export function writeJsonValue(out: ByteBuffer, value: unknown): void {
       return writeJsonStringBytes(out, textEncoder.encode(value))
   }
   if (value instanceof Uint8Array) return writeJsonStringBytes(out, value)
+  // a list<int> cell (see parquet/intList.ts): digits straight from the typed array
+  if (value instanceof Int32Array) return writeJsonInt32Array(out, value)
   if (Array.isArray(value) || ArrayBuffer.isView(value)) return writeJsonArray(out, value as ArrayLike<unknown>)
   if (value instanceof Date) return writeJsonStringBytes(out, textEncoder.encode(value.toISOString()))
   writeByte(out, 123)
@@ -129,6 +131,13 @@ function writeJsonArray(out: ByteBuffer, items: ArrayLike<unknown>): void {
   writeByte(out, 93)
 }
 
+// "00" to "99": two digits per division
+const digitPairs = new Uint8Array(200)
+for (let i = 0; i < 100; i++) {
+  digitPairs[2 * i] = 48 + Math.floor(i / 10)
+  digitPairs[2 * i + 1] = 48 + (i % 10)
+}
+
 /** Append a JSON array of int32 values (a list<int> row): digits straight into the buffer, no string per value. */
 export function writeJsonInt32Array(out: ByteBuffer, values: Int32Array): void {
   reserve(out, values.length * 12 + 2) // '-2147483648,' is the longest
@@ -137,20 +146,33 @@ export function writeJsonInt32Array(out: ByteBuffer, values: Int32Array): void {
   dst[o++] = 91
   for (let i = 0; i < values.length; i++) {
     if (i > 0) dst[o++] = 44
+    // a double: -(-2147483648) does not fit an int32
     let value = values[i]!
     if (value < 0) {
       dst[o++] = 45
       value = -value
     }
-    let end = o + 1
-    for (let bound = 10; value >= bound; bound *= 10) end++
-    o = end
-    let p = end
-    do {
-      const digit = value % 10
-      dst[--p] = 48 + digit
-      value = (value - digit) / 10
-    } while (value > 0)
+    if (value < 10) {
+      dst[o++] = 48 + value
+      continue
+    }
+    const digits = value < 100 ? 2 : value < 1000 ? 3 : value < 10_000 ? 4 : value < 100_000 ? 5 : value < 1_000_000 ? 6
+      : value < 10_000_000 ? 7 : value < 100_000_000 ? 8 : value < 1_000_000_000 ? 9 : 10
+    let p = o + digits
+    o = p
+    while (value >= 100) {
+      const quotient = Math.floor(value / 100)
+      const pair = 2 * (value - quotient * 100)
+      dst[--p] = digitPairs[pair + 1]!
+      dst[--p] = digitPairs[pair]!
+      value = quotient
+    }
+    if (value >= 10) {
+      dst[--p] = digitPairs[2 * value + 1]!
+      dst[--p] = digitPairs[2 * value]!
+    } else {
+      dst[--p] = 48 + value
+    }
   }
   dst[o++] = 93
   out.length = o

@@ -5,6 +5,7 @@ import { createGzip } from 'node:zlib'
 import { fieldSubtrees } from '../parquet/schema.js'
 import { openAtomicFile, type AtomicFile } from './atomicFile.js'
 import { byteBuffer, writeAscii, writeBytes, writeJsonStringBytes, writeJsonValue, type ByteBuffer } from './json.js'
+import { takeSpare } from './spareChunks.js'
 import { cellAt, columnLength, type Column } from '../parquet/intList.js'
 
 /** Columns of a decoded row group (or slice), keyed by column name, all of the same length. */
@@ -57,7 +58,10 @@ export function jsonlEncoding(schema: SchemaElement[], columns: string[], nested
 export interface JsonlSink {
   /** Append the given rows of a batch (all rows when omitted), in order. */
   write(batch: ColumnBatch, rows?: ArrayLike<number>): Promise<void>
-  /** Append rows encoded elsewhere with the same encoding (see {@link encodeJsonlRows}). */
+  /**
+   * Append rows encoded elsewhere with the same encoding (see {@link encodeJsonlRows}). When it
+   * resolves, the stream has taken the chunks' bytes: their buffers may be filled again.
+   */
   writeEncoded(rows: EncodedRows): Promise<void>
   /** Rows written so far. */
   readonly rows: number
@@ -106,7 +110,11 @@ export function encodeJsonlRecords(records: unknown[]): EncodedRows {
 function encodeLines(count: number, writeLine: (out: ByteBuffer, k: number) => void): EncodedRows {
   const chunks: Uint8Array[] = []
   // room for a chunk and the row that crosses its end, so that few rows make the buffer grow
-  const fresh = () => byteBuffer(encodedChunkBytes + (encodedChunkBytes >> 2))
+  const capacity = encodedChunkBytes + (encodedChunkBytes >> 2)
+  const fresh = (): ByteBuffer => {
+    const spare = takeSpare(capacity)
+    return spare ? { bytes: new Uint8Array(spare), length: 0 } : byteBuffer(capacity)
+  }
   let out = fresh()
   let before = 0
   const rowEnds = new Uint32Array(count)
@@ -177,10 +185,18 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
     async writeEncoded(encoded) {
       await flush()
       rows += encoded.rowEnds.length
+      // write callbacks come in order: the last one says that every chunk has been taken
+      let taken = Promise.resolve()
       for (const chunk of encoded.chunks) {
         bytes += chunk.length
-        if (chunk.length && !target.write(chunk)) await waitForDrain(target)
+        if (chunk.length === 0) continue
+        let accepted = true
+        taken = new Promise((resolve, reject) => { accepted = target.write(chunk, (error) => (error ? reject(error) : resolve())) })
+        // an earlier chunk's failure is the stream's error, which the last callback or the drain wait reports
+        taken.catch(() => {})
+        if (!accepted) await waitForDrain(target)
       }
+      await taken
     },
     async close() {
       await flush()
