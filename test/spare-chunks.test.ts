@@ -31,7 +31,7 @@ describe('spare chunk buffers', () => {
     assert.equal(takeSpare(16), undefined)
     assert.equal(takeAllSpares().length, 1)
     giveSpares(Array.from({ length: 20 }, () => new ArrayBuffer(32)))
-    assert.equal(takeAllSpares().length, 8)
+    assert.equal(takeAllSpares().length, 4)
     assert.deepEqual(takeAllSpares(), [])
   })
 

@@ -85,7 +85,7 @@ export function serveDecodeTasks(port: MessagePort): void {
   port.on('message', (task: DecodeTask) => {
     runDecodeTask(task).then(
       // encoded lines and list<int> columns move to the main thread; the rest is copied
-      (result) => { port.postMessage({ result }, [...new Set(result.encoded?.chunks.map((chunk) => chunk.buffer as ArrayBuffer)), ...transferables(result.columns)]); if (process.env.CF_GC) (globalThis as any).gc?.({ type: process.env.CF_GC }) },
+      (result) => port.postMessage({ result }, [...new Set(result.encoded?.chunks.map((chunk) => chunk.buffer as ArrayBuffer)), ...transferables(result.columns)]),
       (error: unknown) => port.postMessage({ error: {
         message: error instanceof Error ? error.message : String(error),
         exitCode: error instanceof CoderforgeError ? error.exitCode : 1,

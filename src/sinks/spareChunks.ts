@@ -6,8 +6,8 @@
  * decoding threads with their next tasks (see query/decodePool.ts).
  */
 
-/** Spares kept per thread: a piece's chunks for each piece in flight, roughly. */
-const maxSpares = Number(process.env.CF_SP ?? 8)
+/** Spares kept per thread: about the chunks of the pieces one thread has in flight. */
+const maxSpares = 4
 const spares: ArrayBuffer[] = []
 
 /** A spare buffer of at least `bytes`, removed from the spares; undefined when there is none. */
