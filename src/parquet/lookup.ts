@@ -1,5 +1,5 @@
 import type { FileMetaData } from 'hyparquet'
-import { compareText } from '../query/text.js'
+import { compareText } from './textOrder.js'
 import { readBatches } from './rows.js'
 import type { ByteSource } from './source.js'
 import { cellAt } from './intList.js'

@@ -12,7 +12,8 @@ import { repoOf, runOf, summarizeMessages, taskOf, type TrajectorySummary } from
 import { fields } from './fields.js'
 import type { CompareOp, Expr, Value } from './parse.js'
 import { canSkipRowGroup, isLarge, planScan, type RowGroupMeta, type ScanPlan } from './plan.js'
-import { compareText, wildcardRegExp } from './text.js'
+import { compareText } from '../parquet/textOrder.js'
+import { wildcardRegExp } from './text.js'
 import { cellAt, type Column } from '../parquet/intList.js'
 
 /** Rows in columns. String columns may hold JS strings or UTF-8 bytes; numbers may be bigints. */

@@ -1,7 +1,7 @@
 import type { Statistics } from 'hyparquet'
 import { fields } from './fields.js'
 import type { Expr, Value } from './parse.js'
-import { compareText } from './text.js'
+import { compareText } from '../parquet/textOrder.js'
 
 /** Which columns each phase of a two-phase scan reads for a predicate. */
 export interface ScanPlan {
