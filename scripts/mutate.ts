@@ -32,7 +32,7 @@ const targets: Record<string, Target> = {
   },
   stats: {
     mutate: ['src/stats/**/*.ts'],
-    tests: ['test/stats.test.ts', 'test/pinning-stats.test.ts', 'test/render.test.ts'],
+    tests: ['test/stats-unit.test.ts', 'test/stats.test.ts', 'test/pinning-stats.test.ts', 'test/render.test.ts'],
   },
   export: {
     mutate: ['src/export.ts'],
