@@ -24,7 +24,7 @@ const targets: Record<string, Target> = {
   },
   sinks: {
     mutate: ['src/sinks/**/*.ts'],
-    tests: ['test/sinks.test.ts', 'test/filter.test.ts', 'test/pinning-json.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-query.test.ts'],
+    tests: ['test/sinks-unit.test.ts', 'test/sinks.test.ts', 'test/filter.test.ts', 'test/pinning-json.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-query.test.ts'],
   },
   trajectory: {
     mutate: ['src/trajectory/**/*.ts'],
@@ -36,7 +36,7 @@ const targets: Record<string, Target> = {
   },
   export: {
     mutate: ['src/export.ts'],
-    tests: ['test/filter.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-json.test.ts'],
+    tests: ['test/export-unit.test.ts', 'test/filter.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-json.test.ts'],
   },
 }
 
