@@ -16,7 +16,7 @@ interface Target {
 const targets: Record<string, Target> = {
   fetch: {
     mutate: ['src/fetch/**/*.ts'],
-    tests: ['test/fetch-unit.test.ts', 'test/fetch-files.test.ts', 'test/http.test.ts', 'test/download.test.ts', 'test/hash.test.ts', 'test/pinning-http.test.ts', 'test/pinning-download.test.ts'],
+    tests: ['test/fetch-unit.test.ts', 'test/fetch-files.test.ts', 'test/hash.test.ts', 'test/http.test.ts', 'test/download.test.ts', 'test/pinning-http.test.ts', 'test/pinning-download.test.ts'],
   },
   query: {
     mutate: ['src/query/**/*.ts'],

@@ -1,14 +1,13 @@
-// Direct tests of src/fetch's file side: downloads into real files from a loopback server, and hashing.
+// Direct tests of src/fetch's file side: downloads into real files from a loopback server (hashing: hash.test.ts).
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { CoderforgeError, ExitCode, HubApiError, IntegrityError } from '../src/errors.js'
 import { downloadFiles, partSizeFor, resumableBytes, type DownloadEvent, type DownloadItem } from '../src/fetch/downloader.js'
-import { orderedHasher, sha256File } from '../src/fetch/hash.js'
 import { createHttpClient, type HttpClient } from '../src/fetch/http.js'
 import { dropAfter, loopback, serveBytes, type Handler, type Loopback } from './support/loopback.js'
 
@@ -245,66 +244,5 @@ describe('downloads', () => {
     await assert.rejects(downloadFiles([final], { http: http() }), (error: unknown) => error instanceof CoderforgeError && error.message === message(final.finalPath))
     const partial = item(content, { partialPath: join(blocker, 'f.incomplete') })
     await assert.rejects(downloadFiles([partial], { http: http() }), (error: unknown) => error instanceof CoderforgeError && error.message === message(partial.partialPath))
-  })
-})
-
-describe('hashing', () => {
-  test('a file written in parts, out of order, hashes to the sha256 of its content', async () => {
-    const content = randomBytes(5 * MiB + 333)
-    const partSize = MiB + 7
-    const path = join(dir, 'parts.bin')
-    const handle = await open(path, 'w+')
-    await handle.truncate(content.length)
-    const parts = Math.ceil(content.length / partSize)
-    const progress = new Array<number>(parts).fill(0)
-    const hasher = orderedHasher(path, content.length, (position) => {
-      const part = Math.floor(position / partSize)
-      return part < parts ? part * partSize + progress[part]! : position
-    })
-    for (let part = parts - 1; part >= 0; part--) {
-      const start = part * partSize
-      const end = Math.min(content.length, start + partSize)
-      await handle.write(content, start, end - start, start)
-      progress[part] = end - start
-      hasher.wrote()
-    }
-    await handle.close()
-    assert.equal(await hasher.digest(), sha256(content))
-    assert.equal(await sha256File(path), sha256(content))
-  })
-
-  test('a writtenEnd past the size hashes exactly the size', async () => {
-    const content = randomBytes(3000)
-    const path = join(dir, 'exact.bin')
-    await writeFile(path, Buffer.concat([content, Buffer.alloc(500)]))
-    const hasher = orderedHasher(path, 3000, () => 10_000)
-    hasher.wrote()
-    assert.equal(await hasher.digest(), sha256(content))
-  })
-
-  test('a digest asked for before every byte is written is an error, not a wrong hash', async () => {
-    const path = join(dir, 'short.bin')
-    await writeFile(path, randomBytes(1000))
-    let written = 600
-    const hasher = orderedHasher(path, 1000, (position) => Math.max(position, written))
-    hasher.wrote()
-    written = 700
-    await assert.rejects(hasher.digest(), /^Error: .*short\.bin: hashed 700 of 1000 bytes$/)
-  })
-
-  test('a file shorter than the bytes said written fails the digest', async () => {
-    const path = join(dir, 'truncated.bin')
-    await writeFile(path, randomBytes(100))
-    await assert.rejects(orderedHasher(path, 200, () => 200).digest(), /^Error: unexpected end of file at byte 100$/)
-  })
-
-  test('a hasher let go of answers no digest; an unreadable file fails with the reason', async () => {
-    const path = join(dir, 'abandoned.bin')
-    await writeFile(path, randomBytes(100))
-    const hasher = orderedHasher(path, 100, () => 100)
-    hasher.close()
-    await assert.rejects(hasher.digest(), /^Error: the file was closed before its digest$/)
-    await assert.rejects(orderedHasher(join(dir, 'missing.bin'), 10, () => 10).digest(), /ENOENT/)
-    await assert.rejects(sha256File(join(dir, 'missing.bin')), /ENOENT/)
   })
 })

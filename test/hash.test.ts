@@ -49,7 +49,7 @@ describe('hashing', () => {
     const hasher = orderedHasher(path, 1000, (position) => Math.max(position, written))
     hasher.wrote()
     written = 700
-    await assert.rejects(hasher.digest(), /hashed 700 of 1000 bytes/)
+    await assert.rejects(hasher.digest(), /^Error: .*short\.bin: hashed 700 of 1000 bytes$/)
   })
 
   test('a hasher let go of (a failed download) answers no digest', async () => {
@@ -58,12 +58,28 @@ describe('hashing', () => {
     const hasher = orderedHasher(path, 100, () => 100)
     hasher.wrote()
     hasher.close()
-    await assert.rejects(hasher.digest(), /closed before its digest/)
+    await assert.rejects(hasher.digest(), /^Error: the file was closed before its digest$/)
   })
 
   test('an unreadable file fails the digest with the reason', async () => {
     const hasher = orderedHasher(join(dir.path, 'missing.bin'), 10, () => 10)
     hasher.wrote()
     await assert.rejects(hasher.digest(), /ENOENT/)
+    await assert.rejects(sha256File(join(dir.path, 'missing.bin')), /ENOENT/)
+  })
+
+  test('a writtenEnd past the size hashes exactly the size', async () => {
+    const content = randomBytes(3000)
+    const path = join(dir.path, 'exact.bin')
+    await writeFile(path, Buffer.concat([content, Buffer.alloc(500)]))
+    const hasher = orderedHasher(path, 3000, () => 10_000)
+    hasher.wrote()
+    assert.equal(await hasher.digest(), sha256(content))
+  })
+
+  test('a file shorter than the bytes said written fails the digest', async () => {
+    const path = join(dir.path, 'truncated.bin')
+    await writeFile(path, randomBytes(100))
+    await assert.rejects(orderedHasher(path, 200, () => 200).digest(), /^Error: unexpected end of file at byte 100$/)
   })
 })

@@ -23,6 +23,14 @@ describe('spare chunk buffers', () => {
     assert.notEqual(encodeJsonlRows({ columns }, [0], encoding).chunks[0]!.buffer, buffer, 'given twice, kept once')
   })
 
+  test('a spare the encoder took but did not fill (no rows, or none after a full chunk) stays a spare', () => {
+    takeAllSpares()
+    const buffer = new ArrayBuffer(8 * 1024 * 1024)
+    giveSpares([buffer])
+    assert.deepEqual(encodeJsonlRows({ columns }, [], encoding).chunks, [])
+    assert.deepEqual(takeAllSpares(), [buffer])
+  })
+
   test('too small, detached or beyond the cap: not kept', () => {
     takeAllSpares()
     const detached = new ArrayBuffer(16)

@@ -221,10 +221,7 @@ interface ViewBuffer extends AsyncBuffer {
  * one span is lent from it; one across spans (a run of small chunks hyparquet reads at once) is joined.
  */
 function spanBuffer(size: number, spans: PieceBytes['spans']): ViewBuffer {
-  const lent = (start: number, end: number): Uint8Array | undefined => {
-    const span = spans.find((s) => s.start <= start && end <= s.start + s.bytes.byteLength)
-    return span && new Uint8Array(span.bytes, start - span.start, end - start)
-  }
+  const holding = (start: number, end: number) => spans.find((s) => s.start <= start && end <= s.start + s.bytes.byteLength)
   const joined = (start: number, end: number): Uint8Array => {
     const bytes = new Uint8Array(end - start)
     let position = start
@@ -240,11 +237,17 @@ function spanBuffer(size: number, spans: PieceBytes['spans']): ViewBuffer {
   }
   return {
     byteLength: size,
-    // a read of exactly one span (a slice's pages of a large chunk, as a rule) is the span itself: the
-    // piece's bytes are read-only and decoded once, so a copy would only double them
-    slice: (start, end = size) => spans.find((s) => s.start === start && s.start + s.bytes.byteLength === end)?.bytes
-      ?? (lent(start, end)?.slice() ?? joined(start, end)).buffer as ArrayBuffer,
-    view: (start, end) => lent(start, end) ?? joined(start, end),
+    slice(start, end = size) {
+      const span = holding(start, end)
+      if (!span) return joined(start, end).buffer as ArrayBuffer
+      // a read of a whole span (a slice's pages of a large chunk, as a rule) is the span itself: the
+      // piece's bytes are read-only and decoded once, so a copy would only double them
+      return span.start === start && span.bytes.byteLength === end - start ? span.bytes : span.bytes.slice(start - span.start, end - span.start)
+    },
+    view(start, end) {
+      const span = holding(start, end)
+      return span ? new Uint8Array(span.bytes, start - span.start, end - start) : joined(start, end)
+    },
   }
 }
 

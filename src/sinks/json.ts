@@ -152,11 +152,7 @@ export function writeJsonInt32Array(out: ByteBuffer, values: Int32Array): void {
       dst[o++] = 45
       value = -value
     }
-    if (value < 10) {
-      dst[o++] = 48 + value
-      continue
-    }
-    const digits = value < 100 ? 2 : value < 1000 ? 3 : value < 10_000 ? 4 : value < 100_000 ? 5 : value < 1_000_000 ? 6
+    const digits = value < 10 ? 1 : value < 100 ? 2 : value < 1000 ? 3 : value < 10_000 ? 4 : value < 100_000 ? 5 : value < 1_000_000 ? 6
       : value < 10_000_000 ? 7 : value < 100_000_000 ? 8 : value < 1_000_000_000 ? 9 : 10
     let p = o + digits
     o = p

@@ -5,7 +5,7 @@ import { createGzip } from 'node:zlib'
 import { fieldSubtrees } from '../parquet/schema.js'
 import { openAtomicFile, type AtomicFile } from './atomicFile.js'
 import { byteBuffer, writeAscii, writeBytes, writeJsonStringBytes, writeJsonValue, type ByteBuffer } from './json.js'
-import { takeSpare } from './spareChunks.js'
+import { giveSpares, takeSpare } from './spareChunks.js'
 import { cellAt, columnLength, type Column } from '../parquet/intList.js'
 
 /** Columns of a decoded row group (or slice), keyed by column name, all of the same length. */
@@ -128,6 +128,7 @@ function encodeLines(count: number, writeLine: (out: ByteBuffer, k: number) => v
     }
   }
   if (out.length) chunks.push(out.bytes.subarray(0, out.length))
+  else giveSpares([out.bytes.buffer as ArrayBuffer])
   return { chunks, rowEnds }
 }
 
