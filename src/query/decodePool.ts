@@ -15,9 +15,6 @@ export interface DecodePool {
   close(): Promise<void>
 }
 
-/** What the bundled CLI is started with when it is to be a decoding thread. */
-export const decodeWorkerData = { coderforgeWorker: 'decode' } as const
-
 /** Default `--threads`: the machine's cores. */
 export const defaultThreads = availableParallelism()
 
@@ -33,8 +30,8 @@ export function decodePool(threads = defaultThreads): DecodePool {
   let failure: unknown
 
   const start = (): Worker => {
-    const { file, workerData, evaluate } = workerScript()
-    const worker = new Worker(file, { workerData, eval: evaluate })
+    const { file, evaluate } = workerScript()
+    const worker = new Worker(file, { eval: evaluate })
     worker.unref()
     worker.on('error', (error) => { failure ??= error })
     all.push(worker)
@@ -95,12 +92,11 @@ export function serveDecodeTasks(port: MessagePort): void {
 }
 
 /**
- * The script a decoding thread runs: the bundled CLI starts itself with {@link decodeWorkerData};
- * the sources and the tsc output start the module beside this one.
+ * The script a decoding thread runs: the decoder's bundle beside the CLI's, or the module beside this
+ * one (the tsc output, or the sources through tsx).
  */
-function workerScript(): { file: string | URL, workerData?: unknown, evaluate?: boolean } {
+function workerScript(): { file: string | URL, evaluate?: boolean } {
   const entry = entryFor('query/decodeWorker')
-  if (entry.bundled) return { file: entry.script, workerData: decodeWorkerData }
   if (entry.execArgv.length === 0) return { file: entry.script }
   // the TypeScript sources (tests, tsx): Node 20 runs no --import loader for a thread's own entry, so register it first
   const tsx = import.meta.resolve('tsx/esm/api')
