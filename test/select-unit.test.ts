@@ -1,32 +1,82 @@
 import assert from 'node:assert/strict'
 import { statSync } from 'node:fs'
 import { test } from 'node:test'
-import { fileSource } from '../src/parquet/source.js'
+import { UsageError } from '../src/errors.js'
+import { memoryBudget } from '../src/fetch/budget.js'
+import { chunkRanges, columnNames } from '../src/parquet/rows.js'
+import { fileSource, withHeldBytes, type ByteSource } from '../src/parquet/source.js'
 import { compilePredicate } from '../src/query/compile.js'
 import { parseWhere } from '../src/query/parse.js'
-import { selectRows } from '../src/query/select.js'
+import { sampleRank } from '../src/query/sample.js'
+import { selectRows, writeMatch, type FileDone, type Match, type SelectOptions, type SelectProgress, type SelectReport } from '../src/query/select.js'
+import { encodeJsonlRows, jsonlEncoding } from '../src/sinks/jsonl.js'
+import type { RowSink } from '../src/sinks/output.js'
+import { takeAllSpares } from '../src/sinks/spareChunks.js'
 import { cellAt } from '../src/parquet/intList.js'
-import { closeSources, openSources, type SourceRef } from '../src/sources.js'
+import { closeSources, openSources, type OpenedSource, type SourceRef } from '../src/sources.js'
 import { duck, sqlString } from './support/duckdb.js'
 
-const paths = ['R2E_Gym-00000-of-00003.parquet', 'R2E_Gym-00001-of-00003.parquet'].map((name) => `fixtures/data/tiny/repo/trajectories/${name}`)
-const refs: SourceRef[] = paths.map((path) => ({ name: path, origin: 'local', size: statSync(path).size, open: () => fileSource(path) }))
+const dir = 'fixtures/data/tiny/repo/trajectories'
+const paths = ['R2E_Gym-00000-of-00003.parquet', 'R2E_Gym-00001-of-00003.parquet'].map((name) => `${dir}/${name}`)
+/** Three files of three row groups each (3, 3, 2 rows), with statistics. */
+const smith = [0, 1, 2].map((shard) => `${dir}/SWE_Smith-0000${shard}-of-00003.parquet`)
+/** One row group of 8 rows, its messages chunk (~630 KB) well before the footer's tail. */
+const rebench = `${dir}/SWE_Rebench-00000-of-00003.parquet`
+const sizeOf = (path: string) => statSync(path).size
+const refsOf = (files: string[], open: (path: string) => Promise<ByteSource> = fileSource, origin: SourceRef['origin'] = 'local'): SourceRef[] =>
+  files.map((path) => ({ name: path, origin, size: sizeOf(path), open: () => open(path) }))
+const refs = refsOf(paths)
+const predicate = (where: string) => compilePredicate(parseWhere(where))
+const idOf = (match: Match, row: number) => String(cellAt(match.batch!.columns.trajectory_id, row))
 
-async function select(where: string, extra: { limit?: number } = {}) {
-  const opened = openSources(refs)
-  const ids: string[] = []
+interface Run {
+  ids: string[]
+  report: SelectReport
+  matches: Match[]
+  files: FileDone[]
+  progress: SelectProgress[]
+  /** Each match's encoded lines, copied as delivered (the chunks are filled again afterwards). */
+  lines: string[]
+}
+
+/** selectRows over `files` (trajectory_id out, unless `columns` says), everything it reports collected. */
+async function run(where: string, files = paths, extra: Partial<SelectOptions> = {}, sourceRefs = refsOf(files)): Promise<Run> {
+  const opened = openSources(sourceRefs)
+  const result: Omit<Run, 'report'> = { ids: [], matches: [], files: [], progress: [], lines: [] }
   try {
     const report = await selectRows(opened, {
-      predicate: compilePredicate(parseWhere(where)), columns: ['trajectory_id'], ...extra,
-      onMatch: async (match) => { for (const row of match.rows) ids.push(String(cellAt(match.batch!.columns.trajectory_id, row))) },
+      predicate: predicate(where), columns: ['trajectory_id'], ...extra,
+      onMatch: async (match) => {
+        result.matches.push(match)
+        if (match.batch) for (const row of match.rows) result.ids.push(idOf(match, row))
+        if (match.encoded) result.lines.push(match.encoded.chunks.map((chunk) => Buffer.from(chunk).toString()).join(''))
+      },
+      onFile: (file) => { result.files.push(file) },
+      onProgress: (progress) => { result.progress.push(progress) },
     })
-    return { ids, report }
+    return { ...result, report }
   } finally { await closeSources(opened) }
 }
 
-async function expected(where: string): Promise<string[]> {
-  const rows = await duck(`select trajectory_id from read_parquet([${paths.map(sqlString).join(', ')}], file_row_number = true, filename = true) where ${where} order by filename, file_row_number`)
-  return rows.map((row) => String(row.trajectory_id))
+async function select(where: string, extra: { limit?: number } = {}) {
+  const { ids, report } = await run(where, paths, extra)
+  return { ids, report }
+}
+
+/** DuckDB's rows of `files` where `where` holds, in file then row order. */
+async function duckRows(where: string, files = paths, columns = 'trajectory_id'): Promise<Record<string, unknown>[]> {
+  return duck(`select ${columns} from read_parquet([${files.map(sqlString).join(', ')}], file_row_number = true, filename = true) where ${where} order by filename, file_row_number`)
+}
+
+async function expected(where: string, files = paths): Promise<string[]> {
+  return (await duckRows(where, files)).map((row) => String(row.trajectory_id))
+}
+
+/** Per row group of each file: rows and compressed bytes (DuckDB's reading of the footers). */
+async function rowGroups(files: string[]): Promise<{ file: string, group: number, rows: number, bytes: number }[]> {
+  const rows = await duck(`select file_name, row_group_id, any_value(row_group_num_rows) as num_rows, sum(total_compressed_size) as bytes
+    from parquet_metadata([${files.map(sqlString).join(', ')}]) group by all order by file_name, row_group_id`)
+  return rows.map((row) => ({ file: String(row.file_name), group: Number(row.row_group_id), rows: Number(row.num_rows), bytes: Number(row.bytes) }))
 }
 
 test('selectRows keeps the rows a phase-1 predicate matches, in shard then row order', async () => {
@@ -42,4 +92,231 @@ test('limit stops at exactly N rows', async () => {
   const { ids, report } = await select('reward >= 0', { limit: 3 })
   assert.deepEqual(ids, (await expected('reward >= 0')).slice(0, 3))
   assert.equal(report.rowsWritten, 3)
+})
+
+test('the report counts row groups skipped by statistics, scanned and read; onFile reports each file in order', async () => {
+  // license ranges by row group: file 0 Apache, Apache–BSD, BSD; file 1 ISC, ISC–MIT, MIT; file 2 MIT throughout
+  const { ids, report, files, matches } = await run(`license = 'ISC'`, smith)
+  const want = await expected(`license = 'ISC'`, smith)
+  assert.ok(want.length > 0)
+  assert.deepEqual(ids, want)
+  assert.deepEqual(report, { files: 3, rowGroups: 9, rowGroupsSkipped: 7, rowGroupsRead: matches.length, rowsScanned: 6, rowsWritten: want.length })
+  assert.ok(matches.every((match) => match.rows.length > 0 && match.source.ref.name === smith[1]))
+  assert.deepEqual(files.map(({ source, rowsScanned, rowsWritten, done, total }) => ({ name: source.ref.name, rowsScanned, rowsWritten, done, total })), [
+    { name: smith[0], rowsScanned: 0, rowsWritten: 0, done: 1, total: 3 },
+    { name: smith[1], rowsScanned: 6, rowsWritten: want.length, done: 2, total: 3 },
+    { name: smith[2], rowsScanned: 0, rowsWritten: 0, done: 3, total: 3 },
+  ])
+})
+
+test('a predicate no row group can satisfy skips them all by statistics: nothing is read, progress still reaches the files\' sizes', async () => {
+  const { report, matches, files, progress } = await run('reward > 5', smith)
+  assert.deepEqual(report, { files: 3, rowGroups: 9, rowGroupsSkipped: 9, rowGroupsRead: 0, rowsScanned: 0, rowsWritten: 0 })
+  assert.deepEqual(matches, [])
+  assert.deepEqual(files.map((file) => file.done), [1, 2, 3])
+  assert.deepEqual(progress.map((p) => p.bytes), [sizeOf(smith[0]!), sizeOf(smith[0]!) + sizeOf(smith[1]!), smith.reduce((sum, path) => sum + sizeOf(path), 0)])
+})
+
+test('without phase-1 columns every row group goes to phase 2, which is the scan; progress adds each row group\'s bytes, then the rest of the file', async () => {
+  const { ids, report, matches, progress, files } = await run('true', [smith[0]!], { columns: ['trajectory_id', 'reward'] })
+  assert.deepEqual(ids, await expected('true', [smith[0]!]))
+  assert.deepEqual(report, { files: 1, rowGroups: 3, rowGroupsSkipped: 0, rowGroupsRead: 3, rowsScanned: 8, rowsWritten: 8 })
+  assert.deepEqual(matches.map((match) => [match.batch!.rowGroup, match.batch!.rowStart, match.batch!.numRows, match.rows]), [[0, 0, 3, [0, 1, 2]], [1, 3, 3, [0, 1, 2]], [2, 6, 2, [0, 1]]])
+  assert.deepEqual(matches.map((match) => Object.keys(match.batch!.columns)), [['trajectory_id', 'reward'], ['trajectory_id', 'reward'], ['trajectory_id', 'reward']])
+  const groups = await rowGroups([smith[0]!])
+  let sum = 0
+  const want = groups.map((group) => ({ bytes: sum += group.bytes, rowsWritten: group.rows + (group.group === 0 ? 0 : groups.slice(0, group.group).reduce((s, g) => s + g.rows, 0)) }))
+  assert.deepEqual(progress, [...want, { bytes: sizeOf(smith[0]!), rowsWritten: 8 }])
+  assert.deepEqual(files.map((file) => file.rowsScanned), [8])
+})
+
+test('a phase-2 predicate (messages) equals DuckDB; row groups read without a match deliver nothing', async () => {
+  const where = `license in ('ISC', 'MIT') and messages like '%git diff%'`
+  const { ids, report, matches, files } = await run(where, smith)
+  const want = await expected(where, smith)
+  assert.ok(want.length > 0)
+  assert.deepEqual(ids, want)
+  // license skips file 0 and file 1's... none: phase 1 reads the 6 row groups holding ISC or MIT
+  assert.equal(report.rowGroupsSkipped, 3)
+  assert.equal(report.rowsScanned, 16)
+  assert.equal(report.rowGroupsRead, 6)
+  assert.ok(matches.length < report.rowGroupsRead, 'a row group with candidates but no match')
+  assert.ok(matches.every((match) => match.rows.length > 0))
+  assert.deepEqual(files.map((file) => file.rowsWritten), [0, ...await Promise.all([1, 2].map(async (i) => (await expected(where, [smith[i]!])).length))])
+  // a phase-2 predicate alone (no phase 1): phase 2 is the scan
+  const alone = await run(`messages like '%git diff%'`, smith)
+  assert.deepEqual(alone.ids, await expected(`messages like '%git diff%'`, smith))
+  assert.deepEqual([alone.report.rowsScanned, alone.report.rowGroupsRead, alone.files.map((file) => file.rowsScanned)], [24, 9, [8, 8, 8]])
+})
+
+test('limit across row groups and files: exactly N rows, no row group read past the one that reached it', async () => {
+  const five = await run('true', smith, { limit: 5 })
+  assert.deepEqual(five.ids, (await expected('true', smith)).slice(0, 5))
+  assert.deepEqual(five.matches.map((match) => match.rows.length), [3, 2])
+  assert.equal(five.report.rowGroupsRead, 2)
+  const three = await run('reward >= -1', smith, { limit: 3 })
+  assert.deepEqual(three.ids, (await expected('reward >= -1', smith)).slice(0, 3))
+  assert.deepEqual([three.matches.length, three.report.rowGroupsRead, three.report.rowsWritten], [1, 1, 3])
+})
+
+test('--sample: the N candidates of smallest rank under the seed, in shard order, the same for the same seed', async () => {
+  const ranked = async (where: string, n: number, seed: number) => {
+    const rows = await duckRows(where, smith, 'trajectory_id, filename, file_row_number')
+    const keep = new Set(rows.map((row, i) => ({ rank: sampleRank(seed, String(row.trajectory_id)), i })).sort((a, b) => a.rank - b.rank || a.i - b.i).slice(0, n).map((e) => e.i))
+    return rows.filter((_, i) => keep.has(i)).map((row) => String(row.trajectory_id))
+  }
+  const a = await run('reward >= 0', smith, { sample: { n: 5, seed: 1 } })
+  assert.deepEqual(a.ids, await ranked('reward >= 0', 5, 1))
+  assert.deepEqual((await run('reward >= 0', smith, { sample: { n: 5, seed: 1 } })).ids, a.ids)
+  const b = await run('reward >= 0', smith, { sample: { n: 5, seed: 2 } })
+  assert.deepEqual(b.ids, await ranked('reward >= 0', 5, 2))
+  assert.notDeepEqual(b.ids, a.ids)
+  // without a predicate column, sampling reads trajectory_id in phase 1, and rows are scanned once
+  const all = await run('true', smith, { sample: { n: 4, seed: 7 } })
+  assert.deepEqual(all.ids, await ranked('true', 4, 7))
+  assert.deepEqual([all.report.rowsScanned, all.report.rowsWritten], [24, 4])
+  assert.equal(all.report.rowGroupsRead, all.matches.length)
+})
+
+test('--sample with a message-based predicate is a UsageError', async () => {
+  await assert.rejects(run(`messages like '%git%'`, smith, { sample: { n: 2, seed: 1 } }), (error: unknown) => {
+    assert.ok(error instanceof UsageError)
+    assert.equal(error.exitCode, 2)
+    assert.equal(error.message, '--sample works with predicates on small columns (reward, license, ids…); combine it with message-based filters in two runs')
+    return true
+  })
+})
+
+test('a column the file lacks is a UsageError naming it, for the predicate and for the output', async () => {
+  const opened = openSources(refs.slice(0, 1))
+  const columns = columnNames((await opened[0]!).metadata).join(', ')
+  await closeSources(opened)
+  await assert.rejects(run('chat_template_applied is null'), (error: unknown) => {
+    assert.ok(error instanceof UsageError)
+    assert.equal(error.message, `${paths[0]} has no column 'chat_template_applied' (the predicate reads it; columns: ${columns})`)
+    return true
+  })
+  await assert.rejects(run('reward = 1', paths, { columns: ['trajectory_id', 'nope'] }), (error: unknown) => {
+    assert.ok(error instanceof UsageError)
+    assert.equal(error.message, `${paths[0]} has no column 'nope' (an output column; columns: ${columns})`)
+    return true
+  })
+})
+
+test('default columns: every column of the file, in schema order; rawStrings gives UTF-8 bytes', async () => {
+  const { matches } = await run('reward = 1', paths, { columns: undefined, rawStrings: true })
+  const opened = openSources(refs.slice(0, 1))
+  const names = columnNames((await opened[0]!).metadata)
+  await closeSources(opened)
+  assert.ok(matches.length > 0)
+  for (const match of matches) {
+    assert.deepEqual(Object.keys(match.batch!.columns), names)
+    assert.ok(cellAt(match.batch!.columns.trajectory_id, match.rows[0]!) instanceof Uint8Array)
+  }
+})
+
+test('huge row groups read in slices give the rows, and the progress, of a whole read', async () => {
+  const where = `messages like '%pytest%' or reward = 1`
+  const whole = await run(where, [rebench])
+  const sliced = await run(where, [rebench], { sliceBytes: 20_000 })
+  assert.deepEqual(whole.ids, await expected(where, [rebench]))
+  assert.deepEqual(sliced.ids, whole.ids)
+  assert.ok(sliced.report.rowGroupsRead > 2, `${sliced.report.rowGroupsRead} slices`)
+  assert.equal(sliced.progress.at(-1)!.bytes, sizeOf(rebench))
+  // each slice adds its share of the row group's bytes, never more than the whole
+  const [group] = await rowGroups([rebench])
+  const shares = sliced.progress.slice(0, -1).map((p, i, all) => p.bytes - (i ? all[i - 1]!.bytes : 0))
+  assert.ok(shares.every((share) => share > 0 && share < group!.bytes / 2))
+  assert.ok(shares.reduce((sum, share) => sum + share, 0) <= group!.bytes)
+  const slices = sliced.matches.map((match) => [match.batch!.rowStart, match.batch!.numRows])
+  assert.ok(slices.every(([start, rows]) => start! >= 0 && rows! > 0 && rows! < 8))
+})
+
+test('encoded JSON lines are the bytes the sink would write for the same rows, and the chunks are reused', async () => {
+  const columns = ['trajectory_id', 'reward', 'license']
+  const opened = openSources(refsOf([smith[0]!]))
+  const encoding = jsonlEncoding((await opened[0]!).metadata.schema, columns)
+  await closeSources(opened)
+  const plain = await run('reward >= 0', smith, { columns })
+  takeAllSpares()
+  const encoded = await run('reward >= 0', smith, { columns, jsonl: encoding, limit: 4 })
+  const text = (run: Run) => run.lines.join('')
+  const want = plain.matches.map((match) => encodeJsonlRows({ columns: match.batch!.columns }, match.rows, encoding).chunks.map((chunk) => Buffer.from(chunk).toString()).join('')).join('')
+  assert.equal(text(encoded), want.split('\n').slice(0, 4).join('\n') + '\n')
+  assert.deepEqual(text(encoded).trim().split('\n').map((line) => JSON.parse(line)), (await duckRows('reward >= 0', smith, columns.join(', '))).slice(0, 4))
+  assert.ok(encoded.matches.every((match) => match.batch === undefined && match.encoded!.rowEnds.length === match.rows.length))
+  // once onMatch resolved, a piece's chunk buffer is filled again for a later piece
+  const buffers = encoded.matches.map((match) => match.encoded!.chunks[0]!.buffer)
+  assert.equal(buffers[1], buffers[0])
+})
+
+test('writeMatch writes encoded lines to a sink that takes them, rows otherwise', async () => {
+  const calls: string[] = []
+  const sink = {
+    write: async (_batch: unknown, rows?: ArrayLike<number>) => { calls.push(`write ${Array.from(rows ?? []).join(',')}`) },
+    writeEncoded: async (encoded: { rowEnds: Uint32Array }) => { calls.push(`encoded ${encoded.rowEnds.length}`) },
+  } as unknown as RowSink
+  const source = {} as OpenedSource
+  await writeMatch(sink, { source, batch: { source: 'x', rowGroup: 0, rowStart: 0, numRows: 2, columns: {} }, rows: [0, 1] })
+  await writeMatch(sink, { source, rows: [0], encoded: { chunks: [], rowEnds: new Uint32Array(1) } })
+  assert.deepEqual(calls, ['write 0,1', 'encoded 1'])
+  const plain = { write: sink.write } as unknown as RowSink
+  assert.throws(() => writeMatch(plain, { source, rows: [0], encoded: { chunks: [], rowEnds: new Uint32Array(1) } }), /internal: encoded rows for a sink that does not take them/)
+})
+
+test('a limit with convert is refused; an error thrown by onMatch ends the selection with that error', async () => {
+  await assert.rejects(run('true', smith, { limit: 1, convert: { format: 'openai', arguments: 'object', think: 'keep', overBudget: 'drop' } }), /internal: a limit counts rows, converted rows are examples/)
+  const boom = new Error('sink failed')
+  const opened = openSources(refsOf(smith))
+  await assert.rejects(selectRows(opened, { predicate: predicate('true'), columns: ['trajectory_id'], onMatch: async () => { throw boom } }), (error) => error === boom)
+  await closeSources(opened)
+})
+
+/** Whether the held spans of `source` cover every byte of `ranges`. */
+function covers(source: ByteSource, ranges: [number, number][]): boolean {
+  return ranges.every(([start, end]) => {
+    let position = start
+    for (const [spanStart, spanEnd] of source.heldSpans!(start, end)) {
+      if (spanStart > position) return false
+      position = Math.max(position, spanEnd)
+    }
+    return position >= end
+  })
+}
+
+test('remote files: the next files\' phase-2 chunks are fetched ahead while one is delivered, as the budget allows; a file\'s bytes are let go once read', async () => {
+  const files = [smith[0]!, rebench, rebench]
+  const columns = ['trajectory_id', 'messages']
+  const observe = async (origin: SourceRef['origin'], budget = memoryBudget(64 << 20)) => {
+    const opened = openSources(refsOf(files, async (path) => withHeldBytes(await fileSource(path), budget), origin))
+    const sources = await Promise.all(opened)
+    const ahead: boolean[][] = []
+    const released: boolean[] = []
+    const ids: string[] = []
+    try {
+      await selectRows(opened, {
+        // trajectory_id (phase 1) lies at the start of the file, outside the footer's tail
+        predicate: predicate(`trajectory_id != 'x'`), columns,
+        onMatch: async (match) => {
+          for (const row of match.rows) ids.push(idOf(match, row))
+          if (match.source === sources[0]) ahead.push(sources.slice(1).map((s) => covers(s.source, chunkRanges(s.metadata, 0, columns))))
+        },
+        onFile: ({ source }) => { released.push(source.source.heldSpans!(0, source.ref.size).length === 0) },
+      })
+    } finally { await closeSources(opened) }
+    return { ahead, released, ids }
+  }
+  const want = (await Promise.all(files.map((file) => expected(`trajectory_id != 'x'`, [file])))).flat()
+  const remote = await observe('remote')
+  assert.deepEqual(remote.ids, want)
+  // while the first file's first row group is delivered (later ones may meet the next file read already)
+  assert.deepEqual(remote.ahead[0], [true, true])
+  assert.deepEqual(remote.released, [true, true, true])
+  const local = await observe('local')
+  assert.deepEqual(local.ids, want)
+  assert.deepEqual(local.ahead, [[false, false], [false, false], [false, false]])
+  // a budget without room: nothing is fetched ahead, and the rows are the same
+  const tight = await observe('remote', memoryBudget(1))
+  assert.deepEqual(tight.ids, want)
+  assert.deepEqual(tight.ahead[0], [false, false])
 })
