@@ -1,18 +1,23 @@
 import assert from 'node:assert/strict'
 import { statSync } from 'node:fs'
 import { test } from 'node:test'
-import { UsageError } from '../src/errors.js'
+import { isMainThread } from 'node:worker_threads'
+import { CoderforgeError, UsageError } from '../src/errors.js'
 import { memoryBudget } from '../src/fetch/budget.js'
-import { chunkRanges, columnNames } from '../src/parquet/rows.js'
+import { readFooter } from '../src/parquet/footer.js'
+import { cellAt } from '../src/parquet/intList.js'
+import { chunkRanges, columnNames, readPieces, type PieceBytes } from '../src/parquet/rows.js'
 import { fileSource, withHeldBytes, type ByteSource } from '../src/parquet/source.js'
 import { compilePredicate } from '../src/query/compile.js'
+import { decodePool } from '../src/query/decodePool.js'
+import { runDecodeTask, type DecodeTask } from '../src/query/decodeTask.js'
 import { parseWhere } from '../src/query/parse.js'
 import { sampleRank } from '../src/query/sample.js'
 import { selectRows, writeMatch, type FileDone, type Match, type SelectOptions, type SelectProgress, type SelectReport } from '../src/query/select.js'
-import { encodeJsonlRows, jsonlEncoding } from '../src/sinks/jsonl.js'
+import type { ConvertSpec } from '../src/sft/convert.js'
+import { encodeJsonlRows, jsonlEncoding, type EncodedRows } from '../src/sinks/jsonl.js'
 import type { RowSink } from '../src/sinks/output.js'
-import { takeAllSpares } from '../src/sinks/spareChunks.js'
-import { cellAt } from '../src/parquet/intList.js'
+import { giveSpares, takeAllSpares } from '../src/sinks/spareChunks.js'
 import { closeSources, openSources, type OpenedSource, type SourceRef } from '../src/sources.js'
 import { duck, sqlString } from './support/duckdb.js'
 
@@ -319,4 +324,136 @@ test('remote files: the next files\' phase-2 chunks are fetched ahead while one 
   const tight = await observe('remote', memoryBudget(1))
   assert.deepEqual(tight.ids, want)
   assert.deepEqual(tight.ahead[0], [false, false])
+})
+
+/** The pieces of `path` (whole row groups) with the bytes of `columns`, and the file's metadata. */
+async function piecesOf(path: string, columns: string[]) {
+  const source = await fileSource(path)
+  try {
+    const metadata = await readFooter(source)
+    const pieces: PieceBytes[] = []
+    for await (const piece of readPieces(source, metadata, { columns })) pieces.push(piece)
+    return { metadata, pieces }
+  } finally { await source.close() }
+}
+
+const convertSpec: ConvertSpec = { format: 'openai', arguments: 'object', think: 'keep', overBudget: 'drop' }
+const text = (encoded: EncodedRows | undefined) => (encoded?.chunks ?? []).map((chunk) => Buffer.from(chunk).toString()).join('')
+
+test('runDecodeTask: every row by default, the candidates given, those the predicate keeps; JSON lines, summaries or examples when asked', async () => {
+  const columns = ['trajectory_id', 'reward', 'messages']
+  const { metadata, pieces } = await piecesOf(smith[0]!, columns)
+  const piece = pieces[1]! // rows 3–5
+  const ids = (await expected('true', [smith[0]!])).slice(3, 6)
+  const task = { metadata, columns, piece, rawStrings: false }
+  const all = await runDecodeTask(task)
+  assert.deepEqual(all.rows, [0, 1, 2])
+  assert.deepEqual([0, 1, 2].map((row) => cellAt(all.columns!.trajectory_id, row)), ids)
+  assert.deepEqual((await runDecodeTask({ ...task, candidates: [0, 2] })).rows, [0, 2])
+  // the predicate's large part decides among the candidates, as DuckDB does over the same rows
+  const where = `messages like '%git diff%'`
+  const matching = (await expected(where, [smith[0]!])).filter((id) => ids.includes(id))
+  const kept = await runDecodeTask({ ...task, candidates: [0, 1, 2], predicate: parseWhere(where) })
+  assert.deepEqual(kept.rows.map((row) => ids[row]), matching)
+  assert.ok(kept.rows.length > 0 && kept.rows.length < 3)
+  assert.deepEqual((await runDecodeTask({ ...task, candidates: [1], predicate: parseWhere(where) })).rows, matching.includes(ids[1]!) ? [1] : [])
+  // JSON lines, as a sink would encode them
+  const encoding = jsonlEncoding(metadata.schema, ['trajectory_id', 'reward'])
+  const lines = await runDecodeTask({ ...task, candidates: [0, 2], jsonl: encoding })
+  assert.equal(lines.columns, undefined)
+  assert.deepEqual(lines.rows, [0, 2])
+  assert.equal(text(lines.encoded), text(encodeJsonlRows({ columns: all.columns! }, [0, 2], encoding)))
+  assert.deepEqual(text(lines.encoded).trim().split('\n').map((line) => JSON.parse(line).trajectory_id), [ids[0], ids[2]])
+  // summaries of the messages column (which is left out), one per row kept
+  const summarized = await runDecodeTask({ ...task, candidates: [0, 2], summarize: 'messages' })
+  assert.deepEqual(Object.keys(summarized.columns!), ['trajectory_id', 'reward'])
+  const turns = await duck(`select len(list_filter(json_extract_string(messages, '$[*].role'), lambda r: r = 'assistant')) as turns
+    from read_parquet(${sqlString(smith[0]!)}, file_row_number = true) where file_row_number in (3, 5) order by file_row_number`)
+  assert.deepEqual(summarized.summaries!.map((summary) => summary!.assistantTurns), turns.map((row) => Number(row.turns)))
+  // asked to summarise a column it did not decode: the columns, no summaries
+  const none = await runDecodeTask({ ...task, columns: ['trajectory_id'], summarize: 'messages' })
+  assert.deepEqual([Object.keys(none.columns!), none.summaries], [['trajectory_id'], undefined])
+  // training examples of the rows kept, keyed by trajectory_id
+  const examples = await runDecodeTask({ ...task, columns: ['trajectory_id', 'messages', 'tools'], piece: (await piecesOf(smith[0]!, ['trajectory_id', 'messages', 'tools'])).pieces[1]!, candidates: [0, 2], convert: convertSpec })
+  assert.deepEqual(examples.rows, [0, 2])
+  assert.equal(examples.conversion!.rows, 2)
+  assert.equal(examples.encoded!.keys!.length, examples.conversion!.written)
+  assert.ok(examples.encoded!.keys!.every((key) => key === ids[0] || key === ids[2]))
+  assert.ok(text(examples.encoded).trim().split('\n').filter(Boolean).every((line) => Array.isArray(JSON.parse(line).messages)))
+})
+
+test('runDecodeTask fills the spare buffers a task brings', async () => {
+  const columns = ['trajectory_id']
+  const { metadata, pieces } = await piecesOf(smith[0]!, columns)
+  takeAllSpares()
+  const spare = new ArrayBuffer(6 * 1024 * 1024)
+  const result = await runDecodeTask({ metadata, columns, piece: pieces[0]!, rawStrings: false, jsonl: { columns }, spares: [spare] })
+  assert.equal(result.encoded!.chunks[0]!.buffer, spare)
+  assert.equal(text(result.encoded).split('\n').length, 4)
+})
+
+test('decodePool: threads give the results of this thread; a task\'s bytes and encoding spares move to the thread; errors keep message and exit code', async () => {
+  assert.equal(decodePool(0).size, 1)
+  assert.equal(decodePool(1).size, 1)
+  const columns = ['trajectory_id', 'reward', 'messages']
+  /** Fresh tasks over smith[1]'s three row groups (a task's bytes may move away with it). */
+  const tasks = async (): Promise<DecodeTask[]> => {
+    const { metadata, pieces } = await piecesOf(smith[1]!, columns)
+    return pieces.map((piece, i) => ({ metadata, columns, piece, rawStrings: i === 1, candidates: i === 0 ? [0, 2] : undefined }))
+  }
+  const local = decodePool(1)
+  const here = await tasks()
+  const want = await Promise.all(here.map((task) => local.run(task)))
+  assert.ok(here.every((task) => task.piece.spans.every((span) => span.bytes.byteLength > 0)), 'on this thread the bytes stay')
+  const pool = decodePool(2)
+  try {
+    assert.equal(pool.size, 2)
+    const there = await tasks()
+    const got = await Promise.all(there.map((task) => pool.run(task)))
+    assert.deepEqual(got, want)
+    assert.ok(there.every((task) => task.piece.spans.every((span) => span.bytes.byteLength === 0)), 'the bytes moved to the thread')
+    // an encoding task takes this thread's spare buffers with it; another leaves them
+    const spare = () => [new ArrayBuffer(6 * 1024 * 1024)]
+    takeAllSpares()
+    giveSpares(spare())
+    await pool.run((await tasks())[1]!)
+    assert.equal(takeAllSpares().length, 1, 'not encoding: the spares stay')
+    giveSpares(spare())
+    const encoded = await pool.run({ ...(await tasks())[1]!, jsonl: { columns: ['trajectory_id'] } })
+    assert.deepEqual(takeAllSpares(), [], 'encoding: the spares went along')
+    assert.equal(text(encoded.encoded).split('\n').length, 4)
+    const converting = { ...(await tasks())[1]!, convert: { ...convertSpec, tokenizer: '/nonexistent/tokenizer.json' } }
+    giveSpares(spare())
+    const failure = await local.run({ ...(await tasks())[1]!, convert: converting.convert }).then(() => undefined, (error: unknown) => error as CoderforgeError)
+    assert.ok(failure instanceof UsageError)
+    await assert.rejects(pool.run(converting), (error: unknown) => {
+      assert.ok(error instanceof CoderforgeError)
+      assert.deepEqual([error.message, error.exitCode], [failure.message, 2])
+      return true
+    })
+    assert.deepEqual(takeAllSpares(), [], 'converting: the spares went along')
+  } finally { await pool.close() }
+})
+
+test('selectRows on a pool of threads delivers what one thread does, JSON lines byte for byte; a pool given stays open', async () => {
+  const columns = ['trajectory_id', 'reward', 'license']
+  const opened = openSources(refsOf([smith[0]!]))
+  const encoding = jsonlEncoding((await opened[0]!).metadata.schema, columns)
+  await closeSources(opened)
+  const where = `reward >= 0 and messages like '%git%'`
+  const one = await run(where, smith, { columns, jsonl: encoding })
+  const pool = decodePool(2)
+  try {
+    const two = await run(where, smith, { columns, jsonl: encoding, decoder: pool })
+    assert.deepEqual(two.lines, one.lines)
+    assert.deepEqual(two.report, one.report)
+    assert.deepEqual(one.lines.join('').trim().split('\n').map((line) => JSON.parse(line)), await duckRows(where, smith, columns.join(', ')))
+    const again = await run(where, smith, { columns, decoder: pool })
+    assert.deepEqual(again.ids, await expected(where, smith))
+  } finally { await pool.close() }
+})
+
+test('decodeWorker does nothing when imported outside a thread', async () => {
+  await import('../src/query/decodeWorker.js')
+  assert.equal(isMainThread, true)
 })
