@@ -27,12 +27,14 @@ const paths = ['R2E_Gym-00000-of-00003.parquet', 'R2E_Gym-00001-of-00003.parquet
 const smith = [0, 1, 2].map((shard) => `${dir}/SWE_Smith-0000${shard}-of-00003.parquet`)
 /** One row group of 8 rows, its messages chunk (~630 KB) well before the footer's tail. */
 const rebench = `${dir}/SWE_Rebench-00000-of-00003.parquet`
-const sizeOf = (path: string) => statSync(path).size
+const sizeOf = (path: string) => statSync(path, { throwIfNoEntry: false })?.size ?? 0
 const refsOf = (files: string[], open: (path: string) => Promise<ByteSource> = fileSource, origin: SourceRef['origin'] = 'local'): SourceRef[] =>
   files.map((path) => ({ name: path, origin, size: sizeOf(path), open: () => open(path) }))
 const refs = refsOf(paths)
 const predicate = (where: string) => compilePredicate(parseWhere(where))
 const idOf = (match: Match, row: number) => String(cellAt(match.batch!.columns.trajectory_id, row))
+const convertSpec: ConvertSpec = { format: 'openai', arguments: 'object', think: 'keep', overBudget: 'drop' }
+const text = (encoded: EncodedRows | undefined) => (encoded?.chunks ?? []).map((chunk) => Buffer.from(chunk).toString()).join('')
 
 interface Run {
   ids: string[]
@@ -120,6 +122,13 @@ test('a predicate no row group can satisfy skips them all by statistics: nothing
   assert.deepEqual(matches, [])
   assert.deepEqual(files.map((file) => file.done), [1, 2, 3])
   assert.deepEqual(progress.map((p) => p.bytes), [sizeOf(smith[0]!), sizeOf(smith[0]!) + sizeOf(smith[1]!), smith.reduce((sum, path) => sum + sizeOf(path), 0)])
+  // statistics cannot rule out reward = 0.5 where rewards span -1…1, but no row holds it: those row groups are scanned, none read
+  const half = await run('reward = 0.5', smith)
+  const groups = await duck(`select row_group_num_rows as n, stats_min_value = stats_max_value as single from parquet_metadata([${smith.map(sqlString).join(', ')}]) where path_in_schema = 'reward'`)
+  const kept = groups.filter((group) => !group.single)
+  assert.ok(kept.length > 0 && kept.length < 9)
+  assert.deepEqual(half.report, { files: 3, rowGroups: 9, rowGroupsSkipped: 9 - kept.length, rowGroupsRead: 0, rowsScanned: kept.reduce((sum, group) => sum + Number(group.n), 0), rowsWritten: 0 })
+  assert.deepEqual(half.matches, [])
 })
 
 test('without phase-1 columns every row group goes to phase 2, which is the scan; progress adds each row group\'s bytes, then the rest of the file', async () => {
@@ -235,6 +244,12 @@ test('huge row groups read in slices give the rows, and the progress, of a whole
   assert.ok(shares.reduce((sum, share) => sum + share, 0) <= group!.bytes)
   const slices = sliced.matches.map((match) => [match.batch!.rowStart, match.batch!.numRows])
   assert.ok(slices.every(([start, rows]) => start! >= 0 && rows! > 0 && rows! < 8))
+  // phase-1 candidates spread over the slices: each slice takes those within its own rows
+  const columns = ['trajectory_id', 'messages']
+  const rewarded = await run('reward = 1', [rebench], { columns, sliceBytes: 20_000 })
+  assert.deepEqual(rewarded.ids, await expected('reward = 1', [rebench]))
+  assert.ok(rewarded.matches.length > 1)
+  for (const match of rewarded.matches) assert.ok(match.rows.every((row) => row >= 0 && row < match.batch!.numRows))
 })
 
 test('encoded JSON lines are the bytes the sink would write for the same rows, and the chunks are reused', async () => {
@@ -269,6 +284,24 @@ test('writeMatch writes encoded lines to a sink that takes them, rows otherwise'
   assert.throws(() => writeMatch(plain, { source, rows: [0], encoded: { chunks: [], rowEnds: new Uint32Array(1) } }), /internal: encoded rows for a sink that does not take them/)
 })
 
+test('convert: the matching rows as training examples, with what the conversion did (no onFile or onProgress needed)', async () => {
+  const opened = openSources(refsOf(smith))
+  const matches: Match[] = []
+  const keys: string[] = []
+  try {
+    const report = await selectRows(opened, {
+      predicate: predicate('reward = 1'), columns: ['trajectory_id', 'messages', 'tools'], convert: convertSpec,
+      onMatch: async (match) => { matches.push(match); keys.push(...match.encoded!.keys!) },
+    })
+    const want = await expected('reward = 1', smith)
+    assert.equal(report.rowsWritten, want.length)
+    assert.equal(matches.reduce((sum, match) => sum + match.conversion!.rows, 0), want.length)
+    assert.ok(keys.length > 0)
+    assert.deepEqual(keys, want.filter((id) => keys.includes(id)))
+    assert.ok(matches.every((match) => match.batch === undefined))
+  } finally { await closeSources(opened) }
+})
+
 test('a limit with convert is refused; an error thrown by onMatch ends the selection with that error', async () => {
   await assert.rejects(run('true', smith, { limit: 1, convert: { format: 'openai', arguments: 'object', think: 'keep', overBudget: 'drop' } }), /internal: a limit counts rows, converted rows are examples/)
   const boom = new Error('sink failed')
@@ -291,39 +324,58 @@ function covers(source: ByteSource, ranges: [number, number][]): boolean {
 
 test('remote files: the next files\' phase-2 chunks are fetched ahead while one is delivered, as the budget allows; a file\'s bytes are let go once read', async () => {
   const files = [smith[0]!, rebench, rebench]
-  const columns = ['trajectory_id', 'messages']
+  // phase 1 reads trajectory_id, at the start of each file (outside the footer's tail); phase 2 messages alone
+  const where = `trajectory_id != 'x'`
   const observe = async (origin: SourceRef['origin'], budget = memoryBudget(64 << 20)) => {
     const opened = openSources(refsOf(files, async (path) => withHeldBytes(await fileSource(path), budget), origin))
     const sources = await Promise.all(opened)
-    const ahead: boolean[][] = []
+    let ahead: { phase2: boolean, phase1: boolean, other: boolean }[] | undefined
     const released: boolean[] = []
-    const ids: string[] = []
     try {
-      await selectRows(opened, {
-        // trajectory_id (phase 1) lies at the start of the file, outside the footer's tail
-        predicate: predicate(`trajectory_id != 'x'`), columns,
-        onMatch: async (match) => {
-          for (const row of match.rows) ids.push(idOf(match, row))
-          if (match.source === sources[0]) ahead.push(sources.slice(1).map((s) => covers(s.source, chunkRanges(s.metadata, 0, columns))))
+      const report = await selectRows(opened, {
+        predicate: predicate(where), columns: ['messages'],
+        onMatch: async () => {
+          // while the first file's first row group is delivered (later ones may meet the next file read already)
+          ahead ??= sources.slice(1).map((s) => ({
+            phase2: covers(s.source, chunkRanges(s.metadata, 0, ['messages'])),
+            phase1: covers(s.source, chunkRanges(s.metadata, 0, ['trajectory_id'])),
+            other: covers(s.source, chunkRanges(s.metadata, 0, ['image'])),
+          }))
         },
         onFile: ({ source }) => { released.push(source.source.heldSpans!(0, source.ref.size).length === 0) },
       })
+      return { ahead, released, rows: report.rowsWritten }
     } finally { await closeSources(opened) }
-    return { ahead, released, ids }
   }
-  const want = (await Promise.all(files.map((file) => expected(`trajectory_id != 'x'`, [file])))).flat()
-  const remote = await observe('remote')
-  assert.deepEqual(remote.ids, want)
-  // while the first file's first row group is delivered (later ones may meet the next file read already)
-  assert.deepEqual(remote.ahead[0], [true, true])
-  assert.deepEqual(remote.released, [true, true, true])
-  const local = await observe('local')
-  assert.deepEqual(local.ids, want)
-  assert.deepEqual(local.ahead, [[false, false], [false, false], [false, false]])
+  const rows = (await Promise.all(files.map((file) => expected(where, [file])))).flat().length
+  // phase 1's bytes stay held for phase 2, the next files' phase-2 chunks are fetched ahead, no other column
+  assert.deepEqual(await observe('remote'), { ahead: [{ phase2: true, phase1: true, other: false }, { phase2: true, phase1: true, other: false }], released: [true, true, true], rows })
+  assert.deepEqual(await observe('local'), { ahead: [{ phase2: false, phase1: true, other: false }, { phase2: false, phase1: true, other: false }], released: [true, true, true], rows })
   // a budget without room: nothing is fetched ahead, and the rows are the same
-  const tight = await observe('remote', memoryBudget(1))
-  assert.deepEqual(tight.ids, want)
-  assert.deepEqual(tight.ahead[0], [false, false])
+  assert.deepEqual(await observe('remote', memoryBudget(1)), { ahead: [{ phase2: false, phase1: true, other: false }, { phase2: false, phase1: true, other: false }], released: [true, true, true], rows })
+})
+
+test('fetching ahead passes over a file that failed to open, and holds nothing of a file that lacks an output column', async () => {
+  const tokenized = `${dir}-tokenized_qwencoder/SWE_Rebench-00000-of-00003.parquet`
+  const files = [smith[0]!, `${dir}/missing.parquet`, rebench, tokenized]
+  const opened = openSources(refsOf(files, async (path) => withHeldBytes(await fileSource(path), memoryBudget(64 << 20)), 'remote'))
+  const sources = await Promise.allSettled(opened)
+  const held = (i: number, column: string) => {
+    const { source, metadata } = (sources[i] as PromiseFulfilledResult<OpenedSource>).value
+    return covers(source, chunkRanges(metadata, 0, [column]))
+  }
+  let ahead: boolean[] | undefined
+  try {
+    await assert.rejects(selectRows(opened, {
+      predicate: predicate('reward >= -1'), columns: ['trajectory_id', 'messages'],
+      onMatch: async () => { ahead ??= [held(2, 'messages'), held(3, 'trajectory_id')] },
+    }), /ENOENT/)
+  } finally { await closeSources(opened) }
+  assert.deepEqual(ahead, [true, false])
+  const lacking = openSources(refsOf([tokenized]))
+  await assert.rejects(selectRows(lacking, { predicate: predicate('reward >= -1'), columns: ['trajectory_id', 'messages'], onMatch: async () => {} }),
+    (error: unknown) => error instanceof UsageError && error.message.startsWith(`${tokenized} has no column 'messages' (an output column; columns: trajectory_id, reward, `))
+  await closeSources(lacking)
 })
 
 /** The pieces of `path` (whole row groups) with the bytes of `columns`, and the file's metadata. */
@@ -337,8 +389,6 @@ async function piecesOf(path: string, columns: string[]) {
   } finally { await source.close() }
 }
 
-const convertSpec: ConvertSpec = { format: 'openai', arguments: 'object', think: 'keep', overBudget: 'drop' }
-const text = (encoded: EncodedRows | undefined) => (encoded?.chunks ?? []).map((chunk) => Buffer.from(chunk).toString()).join('')
 
 test('runDecodeTask: every row by default, the candidates given, those the predicate keeps; JSON lines, summaries or examples when asked', async () => {
   const columns = ['trajectory_id', 'reward', 'messages']
