@@ -507,3 +507,16 @@ test('decodeWorker does nothing when imported outside a thread', async () => {
   await import('../src/query/decodeWorker.js')
   assert.equal(isMainThread, true)
 })
+
+test('closing a pool ends its threads: a task still running is rejected, not left pending', async () => {
+  const columns = ['trajectory_id']
+  const { metadata, pieces } = await piecesOf(smith[0]!, columns)
+  const pool = decodePool(2)
+  const running = pool.run({ metadata, columns, piece: pieces[0]!, rawStrings: false })
+  await pool.close()
+  await assert.rejects(running, (error: unknown) => {
+    assert.ok(error instanceof CoderforgeError)
+    assert.equal(error.message, 'a decoding thread stopped unexpectedly')
+    return true
+  })
+})
