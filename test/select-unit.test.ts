@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict'
 import { statSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { test } from 'node:test'
 import { isMainThread } from 'node:worker_threads'
 import { CoderforgeError, UsageError } from '../src/errors.js'
@@ -16,7 +20,7 @@ import { sampleRank } from '../src/query/sample.js'
 import { selectRows, writeMatch, type FileDone, type Match, type SelectOptions, type SelectProgress, type SelectReport } from '../src/query/select.js'
 import type { ConvertSpec } from '../src/sft/convert.js'
 import { encodeJsonlRows, jsonlEncoding, type EncodedRows } from '../src/sinks/jsonl.js'
-import type { RowSink } from '../src/sinks/output.js'
+import { openSink } from '../src/sinks/output.js'
 import { giveSpares, takeAllSpares } from '../src/sinks/spareChunks.js'
 import { closeSources, openSources, type OpenedSource, type SourceRef } from '../src/sources.js'
 import { duck, sqlString } from './support/duckdb.js'
@@ -138,8 +142,9 @@ test('without phase-1 columns every row group goes to phase 2, which is the scan
   assert.deepEqual(matches.map((match) => [match.batch!.rowGroup, match.batch!.rowStart, match.batch!.numRows, match.rows]), [[0, 0, 3, [0, 1, 2]], [1, 3, 3, [0, 1, 2]], [2, 6, 2, [0, 1]]])
   assert.deepEqual(matches.map((match) => Object.keys(match.batch!.columns)), [['trajectory_id', 'reward'], ['trajectory_id', 'reward'], ['trajectory_id', 'reward']])
   const groups = await rowGroups([smith[0]!])
-  let sum = 0
-  const want = groups.map((group) => ({ bytes: sum += group.bytes, rowsWritten: group.rows + (group.group === 0 ? 0 : groups.slice(0, group.group).reduce((s, g) => s + g.rows, 0)) }))
+  let bytes = 0
+  let rowsWritten = 0
+  const want = groups.map((group) => ({ bytes: bytes += group.bytes, rowsWritten: rowsWritten += group.rows }))
   assert.deepEqual(progress, [...want, { bytes: sizeOf(smith[0]!), rowsWritten: 8 }])
   assert.deepEqual(files.map((file) => file.rowsScanned), [8])
 })
@@ -150,7 +155,7 @@ test('a phase-2 predicate (messages) equals DuckDB; row groups read without a ma
   const want = await expected(where, smith)
   assert.ok(want.length > 0)
   assert.deepEqual(ids, want)
-  // license skips file 0 and file 1's... none: phase 1 reads the 6 row groups holding ISC or MIT
+  // statistics rule out file 0's three row groups (Apache, BSD); phase 1 reads the 6 that may hold ISC or MIT
   assert.equal(report.rowGroupsSkipped, 3)
   assert.equal(report.rowsScanned, 16)
   assert.equal(report.rowGroupsRead, 6)
@@ -270,18 +275,34 @@ test('encoded JSON lines are the bytes the sink would write for the same rows, a
   assert.equal(buffers[1], buffers[0])
 })
 
-test('writeMatch writes encoded lines to a sink that takes them, rows otherwise', async () => {
-  const calls: string[] = []
-  const sink = {
-    write: async (_batch: unknown, rows?: ArrayLike<number>) => { calls.push(`write ${Array.from(rows ?? []).join(',')}`) },
-    writeEncoded: async (encoded: { rowEnds: Uint32Array }) => { calls.push(`encoded ${encoded.rowEnds.length}`) },
-  } as unknown as RowSink
-  const source = {} as OpenedSource
-  await writeMatch(sink, { source, batch: { source: 'x', rowGroup: 0, rowStart: 0, numRows: 2, columns: {} }, rows: [0, 1] })
-  await writeMatch(sink, { source, rows: [0], encoded: { chunks: [], rowEnds: new Uint32Array(1) } })
-  assert.deepEqual(calls, ['write 0,1', 'encoded 1'])
-  const plain = { write: sink.write } as unknown as RowSink
-  assert.throws(() => writeMatch(plain, { source, rows: [0], encoded: { chunks: [], rowEnds: new Uint32Array(1) } }), /internal: encoded rows for a sink that does not take them/)
+test('writeMatch: a JSONL sink writes encoded and decoded matches alike; a Parquet sink takes no encoded rows', async () => {
+  const columns = ['trajectory_id', 'reward', 'license']
+  const output = async (encode: boolean) => {
+    const chunks: Buffer[] = []
+    const stdout = new Writable({ write(chunk: Buffer, _encoding, callback) { chunks.push(Buffer.from(chunk)); callback() } })
+    const opened = openSources(refsOf(smith))
+    try {
+      const sink = await openSink({ path: '-', format: 'jsonl', columns, schema: (await opened[0]!).metadata.schema, stdout })
+      await selectRows(opened, { predicate: predicate('reward >= 0'), columns, jsonl: encode ? sink.encoding : undefined, onMatch: (match) => writeMatch(sink, match) })
+      await sink.close()
+    } finally { await closeSources(opened) }
+    return Buffer.concat(chunks).toString()
+  }
+  const decoded = await output(false)
+  assert.equal(await output(true), decoded)
+  assert.deepEqual(decoded.trim().split('\n').map((line) => JSON.parse(line)), await duckRows('reward >= 0', smith, columns.join(', ')))
+  const opened = openSources(refsOf([smith[0]!]))
+  const source = await opened[0]!
+  const folder = await mkdtemp(join(tmpdir(), 'select-unit-'))
+  const parquet = await openSink({ path: join(folder, 'out.parquet'), format: 'parquet', columns, schema: source.metadata.schema })
+  try {
+    assert.throws(() => writeMatch(parquet, { source, rows: [0], encoded: encodeJsonlRows({ columns: { trajectory_id: ['x'] } }, [0], { columns: ['trajectory_id'] }) }),
+      /^Error: internal: encoded rows for a sink that does not take them$/)
+  } finally {
+    await parquet.abort()
+    await closeSources(opened)
+    await rm(folder, { recursive: true, force: true })
+  }
 })
 
 test('convert: the matching rows as training examples, with what the conversion did (no onFile or onProgress needed)', async () => {
