@@ -478,7 +478,7 @@ describe('evaluation', () => {
 
   test('every operator on numbers and strings (JS strings and UTF-8 bytes alike)', () => {
     const expected: [string, number[]][] = [
-      [`reward = 1`, [0]], [`reward = 0`, [1]], [`reward != 1`, [1, 2, 4]], [`reward < 0.5`, [1, 2]], [`reward <= 0.5`, [1, 2, 4]],
+      [`reward = 1`, [0]], [`reward = 0`, [1]], [`reward != 1`, [1, 2, 4]], [`reward != 0`, [0, 2, 4]], [`license != 'BSD-3-Clause'`, [0, 3, 4]], [`reward < 0.5`, [1, 2]], [`reward <= 0.5`, [1, 2, 4]],
       [`reward > 0.5`, [0]], [`reward >= 0.5`, [0, 4]], [`reward > -1`, [0, 1, 4]], [`reward >= -1`, [0, 1, 2, 4]], [`reward < -1`, []],
       [`reward in (0.5, -1)`, [2, 4]], [`reward between -1 and 0`, [1, 2]], [`reward between 0 and 0.5`, [1, 4]], [`reward between 1 and 0`, []],
       [`license = 'MIT'`, [0, 4]], [`license != 'MIT'`, [2, 3]], [`license < 'BSD-3-Clause'`, [3]], [`license <= 'BSD-3-Clause'`, [2, 3]],
@@ -641,6 +641,25 @@ describe('evaluation', () => {
     const filter = compileFilter(parseWhere(`turns > 0 and tool_calls > 0 and messages_count > 0 and uses_tool('think') and ends_with_finish`))
     assert.deepEqual(filter({ numRows: 5, columns: { messages: column } }), [0])
     assert.equal(parses, 5, 'each row read once')
+  })
+
+  test('any row may come first: nothing is taken as already read', () => {
+    const batch = batchOf(false)
+    for (const [where, row] of [[`reward = 0`, 1], [`turns = 1`, 1], [`license = 'Apache-2.0'`, 3], [`tool_calls = 6`, 4], [`task = 'zeta__ünïcödé-1'`, 4]] as const) {
+      assert.deepEqual(compileFilter(parseWhere(where))(batch, [row]), [row], where)
+      assert.deepEqual(compileFilter(parseWhere(where))(batch, [row, 0]), [row], `${where}, then row 0`)
+    }
+  })
+
+  test('each column value is read once per row, however many tests use it', () => {
+    let reads = 0
+    const counting = (values: unknown[]) => new Proxy(values, { get: (target, key) => { if (typeof key === 'string' && /^\d+$/.test(key)) reads++; return Reflect.get(target, key) } })
+    const batch: Batch = { numRows: 3, columns: { license: counting(['MIT', 'ISC', null]), trajectory_id: counting(['a__b-1_run1', 'x', 'c__d-2_run2']) } }
+    assert.deepEqual(compileFilter(parseWhere(`license = 'ISC' or license = 'BSD' or license is null or license like 'M%'`))(batch), [0, 1, 2])
+    assert.equal(reads, 3)
+    reads = 0
+    assert.deepEqual(compileFilter(parseWhere(`run = 7 or task = 'x' or repo = 'c/d' or trajectory_id = 'q'`))(batch), [1, 2])
+    assert.equal(reads, 3, 'task, run and repo share the id reader')
   })
 
   test('matches() takes one row as an object; canSkip() delegates to the statistics', () => {
