@@ -729,6 +729,13 @@ describe('plan', () => {
     check(group(5, { reward: { min_value: 0, null_count: 0n } }), [`reward is null`], [`reward > 1`, `reward < -1`], )
     check(group(5, { reward: { max_value: 0 } }), [], [`reward > 1`, `reward is null`, `reward is not null`])
     check(group(5, { reward: { min_value: 2, max_value: 'x' } }), [], [`reward < 1`])
+    // statistics of another type than the field's prove nothing, even where the values would compare
+    check(group(5, { reward: { min_value: '0', max_value: '1', null_count: 0n } }), [],
+      [`reward = 5`, `reward = -5`, `reward in (5)`, `reward in (-5)`, `reward between 3 and 4`, `reward between -4 and -3`, `reward > 5`, `reward >= 5`, `reward < -5`])
+    // without bounds nothing is decided from them
+    check(group(5, { reward: { null_count: 0n } }), [], [`reward between 1 and 0`, `reward = 1`, `reward < 0`])
+    // != never proves a group empty, not even at a bound
+    check(group(5, { reward: { min_value: 0, max_value: 0, null_count: 0n } }), [`reward != 0 and reward > 0`], [`reward != 0`, `reward != -1`, `reward != 1`])
   })
 
   test('null counts, empty groups, missing statistics and logic', () => {
@@ -788,7 +795,8 @@ describe('plan', () => {
     // task is a prefix of the id
     const runs = group(8, { trajectory_id: { min_value: 'a__x-1_run1', max_value: 'a__x-1_run8' } })
     check(runs, [`task = 'b__y-2'`, `task = '0'`, `task in ('0__z', 'b__y-2')`],
-      [`task = 'a__x-1'`, `task = 'a__x'`, `task in ('0__z', 'a__x-1')`, `task != 'b'`, `task > 'z'`, `task like 'b%'`, `not (task = 'b__y-2')`, `run = 99`, `run < 0`])
+      [`task = 'a__x-1'`, `task = 'a__x'`, `task in ('0__z', 'a__x-1')`, `task != 'b'`, `task > 'z'`, `task like 'b%'`, `not (task = 'b__y-2')`, `run = 99`, `run < 0`, `run in (0)`,
+        `run between 5 and 1`, `run > 100`]) // run has no statistics of its own
     check(group(8, { trajectory_id: { null_count: 0n } }), [], [`task = 'b'`, `task in ('b')`])
   })
 
