@@ -68,7 +68,7 @@ describe('lexer', () => {
 
   test('numbers: signs, fractions, exponents', () => {
     const cases: [string, number][] = [['0', 0], ['12', 12], ['-3', -3], ['1.5', 1.5], ['3.', 3], ['.25', 0.25], ['-.5', -0.5],
-      ['1e3', 1000], ['2E-2', 0.02], ['4e+1', 40], ['-1.5e2', -150], ['007', 7]]
+      ['1e3', 1000], ['2E-2', 0.02], ['4e+1', 40], ['-1.5e2', -150], ['007', 7], ['1e10', 1e10], ['25E-12', 25e-12]]
     for (const [text, value] of cases) assert.deepEqual(kinds(text), [['number', text, value, 1], ['end', 'end of input', undefined, text.length + 1]], text)
     // a letter after a number starts a word; `e` alone is no exponent
     assert.deepEqual(kinds('1e'), [['number', '1', 1, 1], ['word', 'e', undefined, 2], ['end', 'end of input', undefined, 3]])
@@ -381,7 +381,7 @@ describe('predicate flags', () => {
   test('single flags', () => {
     const reward = (text: string) => predicateFromFlags({ reward: text })
     const rewards: [string, string, number][] = [['1', '=', 1], ['=1', '=', 1], ['==-1', '=', -1], ['!=0', '!=', 0], ['<>0', '!=', 0],
-      ['<0', '<', 0], ['<=0.5', '<=', 0.5], ['>.5', '>', 0.5], ['>=1', '>=', 1], [' >= 1 ', '>=', 1], ['< 0', '<', 0], ['1.', '=', 1], ['-0.25', '=', -0.25]]
+      ['<0', '<', 0], ['<=0.5', '<=', 0.5], ['>.5', '>', 0.5], ['>=1', '>=', 1], [' >= 1 ', '>=', 1], ['< 0', '<', 0], ['1.', '=', 1], ['-0.25', '=', -0.25], ['10', '=', 10], ['>=-12.75', '>=', -12.75], ['<.125', '<', 0.125]]
     for (const [text, op, value] of rewards) assert.deepEqual(reward(text), cmp(op, 'reward', value), text)
     assert.deepEqual(predicateFromFlags({}), { kind: 'constant', value: true })
     assert.deepEqual(predicateFromFlags({ endsWithFinish: false, usesTool: [] }), { kind: 'constant', value: true })
