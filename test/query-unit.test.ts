@@ -991,6 +991,11 @@ describe('ordered window', () => {
     const failing = orderedWindow<number>(1, async () => { throw new Error('x') })
     await failing.push(Promise.resolve(1), true)
     await failing.abort()
+    await orderedWindow<number>(1, async () => {}).abort() // an idle consumer is woken to stop
+    const drained = orderedWindow<number>(1, async () => {})
+    await drained.push(Promise.resolve(1), true)
+    await tick()
+    await drained.abort()
     const idle = orderedWindow<number>(1, async () => {})
     await idle.end()
     await idle.abort()
