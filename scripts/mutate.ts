@@ -20,7 +20,7 @@ const targets: Record<string, Target> = {
   },
   query: {
     mutate: ['src/query/**/*.ts'],
-    tests: ['test/select-unit.test.ts', 'test/query.test.ts', 'test/filter.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-query.test.ts', 'test/pinning-offline.test.ts'],
+    tests: ['test/select-unit.test.ts', 'test/query-unit.test.ts', 'test/query.test.ts', 'test/filter.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-query.test.ts', 'test/pinning-offline.test.ts'],
   },
   sinks: {
     mutate: ['src/sinks/**/*.ts'],
