@@ -32,7 +32,7 @@ export interface ReadOptions {
   /**
    * Row groups larger than this (uncompressed) are read in row slices — through their offset index, or
    * for local files by decompressing only each slice's pages — so memory stays near this size (default 128 MB).
-   * A row group with an offset index is read in eight slices of at least 8 MiB whatever this says.
+   * A row group with an offset index is read in sixteen slices of at least 2 MiB whatever this says.
    */
   sliceBytes?: number
   /** Keep the bytes read (held by the source) after the batches are done, for a later read of the same file. */
@@ -43,9 +43,9 @@ export interface ReadOptions {
 
 const defaultSliceBytes = 128 * 1024 * 1024
 /** Slices of a row group that has an offset index, unless they would be smaller than `minSliceBytes`. */
-const slicesPerRowGroup = 8
+const slicesPerRowGroup = 16
 /** Below this a slice costs more in per-piece work than it saves in memory. */
-const minSliceBytes = 8 * 1024 * 1024
+const minSliceBytes = 2 * 1024 * 1024
 
 /** Top-level column names in schema order. */
 export function columnNames(metadata: FileMetaData): string[] {
