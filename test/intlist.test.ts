@@ -258,4 +258,16 @@ describe('levels', () => {
       assert.throws(() => readHybrid(bytes, 0, bytes.length, width, new Uint8Array(values.length + 9)), /levels end after/)
     }
   })
+
+  test('the value every run repeats is returned, or -1 when runs differ or are bit-packed', async () => {
+    const { readHybrid } = await import('../src/parquet/levels.js')
+    // RLE runs: a varint header (count << 1), then the value in (width + 7) / 8 bytes
+    const out = new Uint8Array(200) // two runs of 100 (header 0xc8 0x01)
+    assert.equal(readHybrid(Uint8Array.of(0xc8, 0x01, 3, 0xc8, 0x01, 3), 0, 6, 2, out), 3, 'two runs of 3')
+    assert.deepEqual([...new Set(out)], [3])
+    assert.equal(readHybrid(Uint8Array.of(0xc8, 0x01, 3, 0xc8, 0x01, 2), 0, 6, 2, out), -1, 'a run of 3, then of 2')
+    // one bit-packed group of eight 1-bit values, all 1: still -1 (it is not looked into)
+    assert.equal(readHybrid(Uint8Array.of(0x03, 0xff), 0, 2, 1, new Uint8Array(8)), -1, 'bit-packed')
+    assert.equal(readHybrid(Uint8Array.of(0x10, 0), 0, 2, 1, new Uint8Array(8)), 0, 'a run of zeros')
+  })
 })

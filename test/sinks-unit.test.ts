@@ -102,6 +102,18 @@ describe('JSON bytes', () => {
     assert.deepEqual(copied.bytes.subarray(1, copied.length - 1), utf8)
   })
 
+  test('a byte to escape is found at every place in a four-byte word, next to ASCII and to UTF-8 bytes', () => {
+    const special = [...Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)), '"', '\\']
+    for (const filler of ['abcdefgh', 'é中!~ \u007f#', '!#[]']) {
+      for (const c of special) {
+        for (let at = 0; at < 8; at++) {
+          const sample = filler.slice(0, at) + c + filler.slice(at) + filler
+          assert.equal(json(sample), JSON.stringify(sample), `${JSON.stringify(c)} at ${at} in ${filler}`)
+        }
+      }
+    }
+  })
+
   test('lone surrogates become U+FFFD (the output is always valid UTF-8)', () => {
     assert.equal(json('a\ud800b\udfffc'), '"a\ufffdb\ufffdc"')
     assert.equal(json({ '\ud83d': 1 }), '{"\ufffd":1}')

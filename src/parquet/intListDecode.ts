@@ -132,6 +132,7 @@ function decode({ segments, codec, start, end, rows }: IntListPages, layout: Int
     let page: Uint8Array
     let valuesAt: number
     let encoding: Encoding
+    let defRepeated: number
     if (v1) {
       if (v1.repetition_level_encoding !== 'RLE' || v1.definition_level_encoding !== 'RLE') throw new Unsupported()
       page = decompressPage(body, header.uncompressed_page_size, codec, compressors)
@@ -140,14 +141,14 @@ function decode({ segments, codec, start, end, rows }: IntListPages, layout: Int
       const repLength = view.getUint32(0, true)
       readHybrid(page, 4, repLength, 1, rep)
       const defLength = view.getUint32(4 + repLength, true)
-      readHybrid(page, 8 + repLength, defLength, bitWidth(layout.valueDef), def)
+      defRepeated = readHybrid(page, 8 + repLength, defLength, bitWidth(layout.valueDef), def)
       valuesAt = 8 + repLength + defLength
       encoding = v1.encoding
     } else {
       const repLength = v2!.repetition_levels_byte_length
       const defLength = v2!.definition_levels_byte_length
       readHybrid(body, 0, repLength, 1, rep)
-      readHybrid(body, repLength, defLength, bitWidth(layout.valueDef), def)
+      defRepeated = readHybrid(body, repLength, defLength, bitWidth(layout.valueDef), def)
       page = body
       valuesAt = repLength + defLength
       encoding = v2!.encoding
@@ -156,23 +157,40 @@ function decode({ segments, codec, start, end, rows }: IntListPages, layout: Int
     // the page's values of wanted rows are one run [first, v): levels only place the row offsets
     let v = 0
     let first = row >= start && row < end ? 0 : -1
-    for (let i = 0; i < levels; i++) {
-      if (rep[i] === 0) {
+    if (defRepeated === layout.valueDef) {
+      // no null or empty row in the page: every level is a value, and a row starts where rep is 0
+      v = levels
+      for (let i = rep.indexOf(0); i !== -1; i = rep.indexOf(0, i + 1)) {
         row++
         if (row >= end) {
           done = true
+          v = i
           break
         }
         if (row >= start) {
-          if (first < 0) first = v
-          offsets[row - start] = n + v - first
+          if (first < 0) first = i
+          offsets[row - start] = n + i - first
         }
       }
-      const level = def[i]!
-      if (level === layout.valueDef) v++
-      else if (level < layout.emptyDef) {
-        if (row >= start) (nulls ??= new Uint8Array(count))[row - start] = 1
-      } else if (level !== layout.emptyDef) throw new Unsupported() // a null element
+    } else {
+      for (let i = 0; i < levels; i++) {
+        if (rep[i] === 0) {
+          row++
+          if (row >= end) {
+            done = true
+            break
+          }
+          if (row >= start) {
+            if (first < 0) first = v
+            offsets[row - start] = n + v - first
+          }
+        }
+        const level = def[i]!
+        if (level === layout.valueDef) v++
+        else if (level < layout.emptyDef) {
+          if (row >= start) (nulls ??= new Uint8Array(count))[row - start] = 1
+        } else if (level !== layout.emptyDef) throw new Unsupported() // a null element
+      }
     }
     if (first < 0 || v === first) return
 
@@ -181,13 +199,13 @@ function decode({ segments, codec, start, end, rows }: IntListPages, layout: Int
       const levelBytes = v2.repetition_levels_byte_length + v2.definition_levels_byte_length
       data = decompressPage(data, header.uncompressed_page_size - levelBytes, codec, compressors)
     }
-    const values = readValues(data, encoding, layout.type, v, dictionary, wide)
     if (n + v - first > out.length) {
       const grown = newInts(wide, Math.max(out.length * 2, n + v - first))
       grown.set(out.subarray(0, n) as never)
       out = grown
     }
-    out.set(values.subarray(first, v) as never, n)
+    if (encoding === 'PLAIN' && out instanceof Int32Array) copyPlain(data, layout.type, first, v, out, n)
+    else out.set(readValues(data, encoding, layout.type, v, dictionary, wide).subarray(first, v) as never, n)
     n += v - first
   }
 }
@@ -242,6 +260,26 @@ function readValues(bytes: Uint8Array, encoding: Encoding, type: IntListLayout['
     return values instanceof Int32Array || wide ? values : narrow(new Int32Array(values.buffer))
   }
   throw new Unsupported()
+}
+
+/**
+ * PLAIN values [from, to) of a page's value bytes into `out` at `at`, straight from the page whatever
+ * its alignment (a fresh buffer per page costs more than the copy); INT64 is narrowed, or
+ * {@link Overflow} when a value does not fit.
+ */
+function copyPlain(bytes: Uint8Array, type: IntListLayout['type'], from: number, to: number, out: Int32Array, at: number): void {
+  const width = type === 'INT32' ? 4 : 8
+  if (bytes.length < to * width) throw new Error(`parquet page holds ${bytes.length} bytes, not ${to} ${type} values`)
+  if (type === 'INT32') {
+    new Uint8Array(out.buffer, out.byteOffset + at * 4, (to - from) * 4).set(bytes.subarray(from * 4, to * 4))
+    return
+  }
+  const words = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  for (let i = from; i < to; i++) {
+    const low = words.getInt32(8 * i, true)
+    if (words.getInt32(8 * i + 4, true) !== low >> 31) throw new Overflow()
+    out[at + i - from] = low
+  }
 }
 
 /** `bytes`, copied when not 8-byte aligned (typed-array views need it; decompressed pages are, file slices need not be). */

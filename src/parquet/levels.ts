@@ -4,12 +4,18 @@
  * fast (hyparquet's decoder serves every output type and slows down once it has seen several).
  */
 
-/** Decode `out.length` values of `bitWidth` bits (at most 32) from `bytes[offset, offset + length)`. */
-export function readHybrid(bytes: Uint8Array, offset: number, length: number, bitWidth: number, out: Uint8Array | Uint32Array): void {
+/**
+ * Decode `out.length` values of `bitWidth` bits (at most 32) from `bytes[offset, offset + length)`.
+ * Returns the value when every run repeated that one value (a page's levels with no null or empty
+ * list, as a rule), else -1: a caller can then skip looking at each level.
+ */
+export function readHybrid(bytes: Uint8Array, offset: number, length: number, bitWidth: number, out: Uint8Array | Uint32Array): number {
   const end = offset + length
   const valueBytes = (bitWidth + 7) >> 3
   let at = offset
   let seen = 0
+  // -2 before the first run
+  let repeated = -2
   while (seen < out.length && at < end) {
     let header = 0
     let shift = 0
@@ -27,6 +33,7 @@ export function readHybrid(bytes: Uint8Array, offset: number, length: number, bi
       else unpackWide(bytes, at, bitWidth, out, seen, stop)
       seen += stop
       at += groups * bitWidth
+      repeated = -1
     } else {
       let value = 0
       for (let i = 0; i < valueBytes; i++) value |= bytes[at + i]! << (8 * i)
@@ -34,9 +41,11 @@ export function readHybrid(bytes: Uint8Array, offset: number, length: number, bi
       const stop = Math.min(seen + (header >>> 1), out.length)
       out.fill(value >>> 0, seen, stop)
       seen = stop
+      repeated = repeated === -2 || repeated === value >>> 0 ? value >>> 0 : -1
     }
   }
   if (seen < out.length) throw new Error(`parquet levels end after ${seen} of ${out.length} values`)
+  return repeated < 0 ? -1 : repeated
 }
 
 /** Bit-packed values of at most 8 bits: each lies within two bytes. */

@@ -48,6 +48,16 @@ escapes[12] = 102
 // room is reserved per block for its worst case (every byte \u00XX): no counting pass over the input
 const escapeBlockSize = 64 * 1024
 
+/**
+ * True when one of the four bytes of `word` needs escaping: a control character, `"` or `\`. Each
+ * test is the classic "has a byte below n" bit trick; bytes of 128 and over never match.
+ */
+function needsEscape(word: number): boolean {
+  const quote = word ^ 0x22222222
+  const backslash = word ^ 0x5c5c5c5c
+  return ((((word - 0x20202020) & ~word) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)) & 0x80808080) !== 0
+}
+
 /** Append a JSON string literal for UTF-8 `bytes` (quotes, backslashes and control characters escaped). */
 export function writeJsonStringBytes(out: ByteBuffer, src: Uint8Array): void {
   const n = src.length
@@ -55,6 +65,8 @@ export function writeJsonStringBytes(out: ByteBuffer, src: Uint8Array): void {
   let dst = out.bytes
   let o = out.length
   dst[o++] = 34
+  const words = new DataView(src.buffer, src.byteOffset, src.byteLength)
+  let dstWords = new DataView(dst.buffer, dst.byteOffset, dst.byteLength)
   for (let i = 0; i < n;) {
     const end = Math.min(n, i + escapeBlockSize)
     const room = (end - i) * 6 + 1 // the block's worst case and the closing quote
@@ -62,23 +74,36 @@ export function writeJsonStringBytes(out: ByteBuffer, src: Uint8Array): void {
       out.length = o
       reserve(out, room)
       dst = out.bytes
+      dstWords = new DataView(dst.buffer, dst.byteOffset, dst.byteLength)
     }
-    for (; i < end; i++) {
-      const c = src[i]!
-      const escape = escapes[c]!
-      if (escape === 0) {
-        dst[o++] = c
-        continue
+    while (i < end) {
+      // four bytes at a time while none needs escaping (most of a message's text), else one by one
+      if (i + 4 <= end) {
+        const word = words.getUint32(i, true)
+        if (!needsEscape(word)) {
+          dstWords.setUint32(o, word, true)
+          o += 4
+          i += 4
+          continue
+        }
       }
-      dst[o++] = 92
-      if (escape !== 1) {
-        dst[o++] = escape
-      } else {
-        dst[o++] = 117
-        dst[o++] = 48
-        dst[o++] = 48
-        dst[o++] = hexDigits.charCodeAt(c >> 4)
-        dst[o++] = hexDigits.charCodeAt(c & 15)
+      for (const stop = Math.min(end, i + 4); i < stop; i++) {
+        const c = src[i]!
+        const escape = escapes[c]!
+        if (escape === 0) {
+          dst[o++] = c
+          continue
+        }
+        dst[o++] = 92
+        if (escape !== 1) {
+          dst[o++] = escape
+        } else {
+          dst[o++] = 117
+          dst[o++] = 48
+          dst[o++] = 48
+          dst[o++] = hexDigits.charCodeAt(c >> 4)
+          dst[o++] = hexDigits.charCodeAt(c & 15)
+        }
       }
     }
   }
