@@ -8,25 +8,28 @@
  * For each: time ratio DuckDB ÷ ours (≥ 1 means ours is faster; targets from the issue), peak RSS of ours
  * above an idle node ÷ the largest row group uncompressed (target ≤ 2×), and a check that the outputs hold
  * the same rows (count and an order-free hash of every column, computed by DuckDB on both outputs).
+ * `--runs N` (default 3) runs ours and DuckDB alternately N times each: the median time, the highest RSS.
  * `--quick` runs on the tiny fixtures to show the bench works (its figures mean nothing).
  *
- *   npm run build && npx tsx bench/decode.ts [--quick] [--threads 2] [--ours="--threads 2 --memory 1GB"] [--install-peers]
+ *   npm run build && npx tsx bench/decode.ts [--quick] [--runs 3] [--threads 2] [--ours="--threads 2 --memory 1GB"] [--install-peers]
  */
-import { readdir } from 'node:fs/promises'
+import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { configs, ensureFixtures, repoDir, type ConfigName } from '../fixtures/index.js'
 import { polarsPeer } from './polars.js'
-import { check, duckdb, idleNodeRssMb, footerSummary, measure, ours, ratio, sqlString, timing, workDir, type Measurement } from './support.js'
+import { alternating, check, duckdb, idleNodeRssMb, footerSummary, measure, ours, ratio, sqlString, timing, workDir, type Measurement } from './support.js'
 
 const { values } = parseArgs({ options: {
   quick: { type: 'boolean', default: false },
   threads: { type: 'string', default: '2' },
+  runs: { type: 'string', default: '3' },
   ours: { type: 'string', default: '' },
   'install-peers': { type: 'boolean', default: false },
 } })
 const threads = Number(values.threads)
+const runs = values.quick ? 1 : Number(values.runs)
 const extra = values.ours!.split(' ').filter(Boolean)
 const profile = values.quick ? 'tiny' : 'realistic-tokenized'
 const manifest = await ensureFixtures(profile)
@@ -67,7 +70,7 @@ const targets: Record<ConfigName, [number, number]> = { [configs.tokenized]: [1,
 
 try {
   if (values.quick) console.log('--quick: tiny fixtures, to show the bench works; its figures mean nothing')
-  console.log(`${profile} fixtures; DuckDB threads = ${threads}; ours: ${extra.length ? extra.join(' ') : 'default flags'}; idle node ${idle.toFixed(0)} MB`)
+  console.log(`${profile} fixtures; DuckDB threads = ${threads}; ${runs} runs each, alternating (median time, highest RSS); ours: ${extra.length ? extra.join(' ') : 'default flags'}; idle node ${idle.toFixed(0)} MB`)
   for (const config of [configs.tokenized, configs.trajectories]) {
     for (const split of splits) {
       const files = inputs(config, split)
@@ -75,8 +78,10 @@ try {
       const rowGroupMb = footer.largestRowGroupBytes / 1e6
       const oursOut = join(work.path, `ours-${config}-${split}.jsonl`)
       const duckOut = join(work.path, `duck-${config}-${split}.jsonl`)
-      const oursResult = await ours('coderforge filter --reward 1', ['filter', ...files, '--reward', '1', '-o', oursOut, '--quiet', ...extra])
-      const duck = await duckdb('DuckDB COPY … WHERE reward = 1 → JSON', `COPY (SELECT * FROM ${parquet(files)} WHERE reward = 1) TO ${sqlString(duckOut)} (FORMAT json)`, threads)
+      const [oursResult, duck] = await alternating(runs, [
+        () => ours('coderforge filter --reward 1', ['filter', ...files, '--reward', '1', '-o', oursOut, '--quiet', ...extra]),
+        () => duckdb('DuckDB COPY … WHERE reward = 1 → JSON', `COPY (SELECT * FROM ${parquet(files)} WHERE reward = 1) TO ${sqlString(duckOut)} (FORMAT json)`, threads),
+      ]) as [Measurement, Measurement]
       compare(`filter → JSONL: ${config} ${split} (${footer.codecs}), ${files.length} shards`, oursResult, duck, rowGroupMb, ...targets[config])
       const [a, b] = [await fingerprint(config, jsonl(oursOut)), await fingerprint(config, jsonl(duckOut))]
       check('same rows as DuckDB', a === b, a === b ? a : `ours ${a}, DuckDB ${b}`)
@@ -90,8 +95,15 @@ try {
     const rowGroupMb = (await footerSummary(files)).largestRowGroupBytes / 1e6
     const out = join(work.path, `export-${config}`)
     const duckOut = join(work.path, `duck-${config}.parquet`)
-    const oursResult = await ours('coderforge export --format parquet', ['export', ...files, '--format', 'parquet', '--out', out, '--quiet', ...extra])
-    const duck = await duckdb('DuckDB COPY … TO parquet', `COPY (SELECT * FROM ${parquet(files)}) TO ${sqlString(duckOut)} (FORMAT parquet)`, threads)
+    // a rerun into the same folder would keep the shards already there: each run writes afresh
+    const fresh = async () => {
+      await rm(out, { recursive: true, force: true })
+      return ours('coderforge export --format parquet', ['export', ...files, '--format', 'parquet', '--out', out, '--quiet', ...extra])
+    }
+    const [oursResult, duck] = await alternating(runs, [
+      fresh,
+      () => duckdb('DuckDB COPY … TO parquet', `COPY (SELECT * FROM ${parquet(files)}) TO ${sqlString(duckOut)} (FORMAT parquet)`, threads),
+    ]) as [Measurement, Measurement]
     compare(`Parquet → Parquet export: ${config} SWE_Smith, ${files.length} shards`, oursResult, duck, rowGroupMb, 1)
     const written = (await readdir(out, { recursive: true })).filter((path) => path.endsWith('.parquet')).map((path) => join(out, path))
     const [a, b, source] = [await fingerprint(config, parquet(written)), await fingerprint(config, parquet([duckOut])), await fingerprint(config, parquet(files))]
@@ -101,8 +113,10 @@ try {
   for (const split of splits) {
     const files = inputs(configs.trajectories, split)
     const rowGroupMb = (await footerSummary(files)).largestRowGroupBytes / 1e6
-    const oursResult = await ours('coderforge stats --deep', ['stats', ...files, '--deep', '--json', ...extra], { capture: true })
-    const duck = await duckdb('DuckDB: the same statistics', `COPY (${deepStatsSql(files)}) TO '/dev/null' (FORMAT json)`, threads)
+    const [oursResult, duck] = await alternating(runs, [
+      () => ours('coderforge stats --deep', ['stats', ...files, '--deep', '--json', ...extra], { capture: true }),
+      () => duckdb('DuckDB: the same statistics', `COPY (${deepStatsSql(files)}) TO '/dev/null' (FORMAT json)`, threads),
+    ]) as [Measurement, Measurement]
     compare(`stats --deep: trajectories ${split}, ${files.length} shards`, oursResult, duck, rowGroupMb, 1.5)
     const [only] = Object.values((JSON.parse(oursResult.stdout!) as { splits: Record<string, StatsSummary> }).splits)
     const [expected] = await query(`SELECT count(*) AS n, count(*) FILTER (WHERE reward = 1) AS solved,

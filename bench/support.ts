@@ -64,6 +64,23 @@ export async function measure(name: string, command: string, args: string[], opt
   return { name, seconds, peakRssMb: rss ? Number(rss[1]) / 1024 : NaN, ...(options.capture ? { stdout } : {}) }
 }
 
+/**
+ * Run each contender `runs` times, alternating (ours, peer, ours, peer…) so that a slow minute of a
+ * shared machine hits both alike; each result is the median time and the highest peak RSS (memory at
+ * its worst), with the output of its last run.
+ */
+export async function alternating(runs: number, contenders: (() => Promise<Measurement>)[]): Promise<Measurement[]> {
+  const all: Measurement[][] = contenders.map(() => [])
+  for (let run = 0; run < runs; run++) {
+    for (const [index, contender] of contenders.entries()) all[index]!.push(await contender())
+  }
+  return all.map((results) => {
+    const times = results.map((result) => result.seconds).sort((a, b) => a - b)
+    const median = times.length % 2 ? times[times.length >> 1]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2
+    return { ...results.at(-1)!, seconds: median, peakRssMb: Math.max(...results.map((result) => result.peakRssMb)) }
+  })
+}
+
 /** Run our built CLI under GNU time. */
 export function ours(name: string, args: string[], options: MeasureOptions = {}): Promise<Measurement> {
   return measure(name, process.execPath, [cliPath, ...args], options)
