@@ -28,7 +28,7 @@ const targets: Record<string, Target> = {
   },
   trajectory: {
     mutate: ['src/trajectory/**/*.ts'],
-    tests: ['test/trajectory.test.ts', 'test/parquet.test.ts', 'test/filter.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-stats.test.ts', 'test/pinning-query.test.ts', 'test/pinning-json.test.ts'],
+    tests: ['test/scan-turns.test.ts', 'test/trajectory.test.ts', 'test/parquet.test.ts', 'test/filter.test.ts', 'test/pinning-filter.test.ts', 'test/pinning-stats.test.ts', 'test/pinning-query.test.ts', 'test/pinning-json.test.ts'],
   },
   stats: {
     mutate: ['src/stats/**/*.ts'],

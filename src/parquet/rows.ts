@@ -27,8 +27,8 @@ export interface ReadOptions {
   /** First and last+1 row to read, counted over the file. */
   rowStart?: number
   rowEnd?: number
-  /** STRING values as UTF-8 `Uint8Array` instead of JS strings (for byte-level writers). */
-  rawStrings?: boolean
+  /** STRING values as UTF-8 `Uint8Array` instead of JS strings (for byte-level writers and scanners). */
+  rawStrings?: RawStrings
   /**
    * Row groups larger than this (uncompressed) are read in row slices — through their offset index, or
    * for local files by decompressing only each slice's pages — so memory stays near this size (default 128 MB).
@@ -40,6 +40,9 @@ export interface ReadOptions {
   /** Called as each row group (or slice) starts being fetched: lets tests count what is in memory. */
   onFetch?: (rowGroup: number, rowStart: number, rowEnd: number) => void
 }
+
+/** Which columns keep their strings as UTF-8 bytes: every one (true), none (false) or those named. */
+export type RawStrings = boolean | readonly string[]
 
 const defaultSliceBytes = 128 * 1024 * 1024
 /** Slices of a row group that has an offset index, unless they would be smaller than `minSliceBytes`. */
@@ -198,7 +201,7 @@ function rowGroupStart(metadata: FileMetaData, rowGroup: number): number {
 }
 
 /** Decode a piece from its chunk bytes (see {@link readPieces}). */
-export function decodePieceBytes(metadata: FileMetaData, columns: string[], { name, piece, byteLength, spans }: PieceBytes, rawStrings = false): Promise<Record<string, Column>> {
+export function decodePieceBytes(metadata: FileMetaData, columns: string[], { name, piece, byteLength, spans }: PieceBytes, rawStrings: RawStrings = false): Promise<Record<string, Column>> {
   return decodePiece(name, spanBuffer(byteLength, spans), metadata, columns, piece, rawStrings)
 }
 
@@ -317,7 +320,7 @@ function planPieces(metadata: FileMetaData, columns: string[], options: ReadOpti
  * Decode a piece; a decoder failure (hyparquet's own messages, such as "missing eof marker") becomes
  * one line naming the file, row group and column. Here, so the main thread and the workers both get it.
  */
-async function decodePiece(name: string, file: ViewBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings = false): Promise<Record<string, Column>> {
+async function decodePiece(name: string, file: ViewBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings: RawStrings = false): Promise<Record<string, Column>> {
   try {
     return await decodeColumns(file, metadata, columns, piece, rawStrings)
   } catch (error) {
@@ -335,7 +338,7 @@ async function decodePiece(name: string, file: ViewBuffer, metadata: FileMetaDat
  * Decode a piece's columns: list<int> columns through the flat fast path (intListDecode.ts), the rest,
  * and any chunk the fast path does not cover, through hyparquet.
  */
-async function decodeColumns(file: ViewBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings: boolean): Promise<Record<string, Column>> {
+async function decodeColumns(file: ViewBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings: RawStrings): Promise<Record<string, Column>> {
   await loadZstd()
   const result: Record<string, Column> = {}
   for (const name of columns) {
@@ -346,17 +349,22 @@ async function decodeColumns(file: ViewBuffer, metadata: FileMetaData, columns: 
   const rest = columns.filter((name) => !result[name])
   if (rest.length === 0) return result
   const chunks = new Map<string, { rowStart: number, data: ArrayLike<unknown> }[]>(rest.map((name) => [name, []]))
-  await parquetRead({
-    file,
-    metadata,
-    columns: rest,
-    rowStart: piece.start,
-    rowEnd: piece.end,
-    compressors,
-    useOffsetIndex: piece.sliced && piece.indexed,
-    parsers: rawStrings ? { stringFromBytes: (bytes: Uint8Array) => bytes } : undefined,
-    onChunk: ({ columnName, columnData, rowStart }) => { chunks.get(columnName)?.push({ rowStart, data: columnData }) },
-  })
+  const raw = (name: string) => rawStrings === true || (Array.isArray(rawStrings) && rawStrings.includes(name))
+  // hyparquet's string parser is one per read: a read for the columns kept as bytes, one for the rest
+  for (const [names, asBytes] of [[rest.filter(raw), true], [rest.filter((name) => !raw(name)), false]] as const) {
+    if (names.length === 0) continue
+    await parquetRead({
+      file,
+      metadata,
+      columns: names,
+      rowStart: piece.start,
+      rowEnd: piece.end,
+      compressors,
+      useOffsetIndex: piece.sliced && piece.indexed,
+      parsers: asBytes ? { stringFromBytes: (bytes: Uint8Array) => bytes } : undefined,
+      onChunk: ({ columnName, columnData, rowStart }) => { chunks.get(columnName)?.push({ rowStart, data: columnData }) },
+    })
+  }
   for (const [name, parts] of chunks) {
     const values = new Array<unknown>(piece.end - piece.start)
     for (const { rowStart, data } of parts) {

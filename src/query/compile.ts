@@ -8,7 +8,7 @@
  * `messages_count`, `uses_tool(…)`, `ends_with_finish`) when `messages` is null or not a JSON array.
  * `is null` is never null. Strings compare by code point; a NaN reward compares false to everything.
  */
-import { repoOf, runOf, summarizeMessages, taskOf, type TrajectorySummary } from '../trajectory/messages.js'
+import { repoOf, runOf, summarizeCell, taskOf, type TrajectorySummary } from '../trajectory/messages.js'
 import { fields } from './fields.js'
 import type { CompareOp, Expr, Value } from './parse.js'
 import { canSkipRowGroup, isLarge, planScan, type RowGroupMeta, type ScanPlan } from './plan.js'
@@ -208,10 +208,12 @@ class RowValues {
   /** The row's messages summarised, or undefined when messages is null or not a JSON array. */
   summary(row: number): TrajectorySummary | undefined {
     if (row !== this.summaryRow) {
-      const messages = this.reader('messages')(row)
+      const column = this.batch.columns.messages
+      // the cell as it is (UTF-8 bytes, as a rule): summarizeCell scans them without decoding
+      const messages = column && cellAt(column, row)
       this.summaryRow = row
       try {
-        this.summaryValue = typeof messages === 'string' ? summarizeMessages(messages) : undefined
+        this.summaryValue = summarizeCell(messages) ?? undefined
       } catch {
         this.summaryValue = undefined
       }

@@ -1,5 +1,5 @@
 import type { FileMetaData } from 'hyparquet'
-import { decodePieceBytes, type PieceBytes } from '../parquet/rows.js'
+import { decodePieceBytes, type PieceBytes, type RawStrings } from '../parquet/rows.js'
 import { encodeJsonlRows, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
 import { giveSpares } from '../sinks/spareChunks.js'
 import { convertRows, loadConverter, type ConversionStats, type ConvertSpec } from '../sft/convert.js'
@@ -18,7 +18,7 @@ export interface DecodeTask {
   candidates?: number[]
   /** The whole predicate; its large-column part decides among the candidates (default: keep them all). */
   predicate?: Expr
-  rawStrings: boolean
+  rawStrings: RawStrings
   /** Encode the matching rows as JSON lines here (else the decoded columns are returned). */
   jsonl?: JsonlEncoding
   /** Summarise this `messages` column here, row by row, instead of returning its text (stats --deep). */

@@ -2,7 +2,7 @@ import type { RowGroup } from 'hyparquet'
 import pLimit from 'p-limit'
 import { UsageError } from '../errors.js'
 import type { Range } from '../fetch/spans.js'
-import { chunkRanges, columnNames, readBatches, readPieces, type Piece, type RowBatch } from '../parquet/rows.js'
+import { chunkRanges, columnNames, readBatches, readPieces, type Piece, type RawStrings, type RowBatch } from '../parquet/rows.js'
 import type { RowSink } from '../sinks/output.js'
 import { sliceEncoded, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
 import { giveSpares } from '../sinks/spareChunks.js'
@@ -48,7 +48,7 @@ export interface SelectOptions {
   /** Output columns (default: every column of each file, in schema order). */
   columns?: string[]
   /** Strings as UTF-8 bytes, for byte-level writers. */
-  rawStrings?: boolean
+  rawStrings?: RawStrings
   limit?: number
   sample?: { n: number, seed: number }
   /** Files scanned at once in phase 1 (default 16; the HTTP client's connection budget bounds them again). */

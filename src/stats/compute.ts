@@ -59,7 +59,8 @@ export async function computeStats(sources: SourceRef[], options: ComputeStatsOp
       await Promise.all(files.map(({ source, metadata }) => limit(async () => {
         const columns = columnsOf(metadata)
         for await (const piece of readPieces(source, metadata, { columns, sliceBytes: options.sliceBytes })) {
-          const task = { metadata, columns, piece, rawStrings: false, summarize: options.deep ? 'messages' : undefined }
+          // messages stay bytes: the summary is scanned from them (trajectory/scanTurns.ts)
+          const task = { metadata, columns, piece, rawStrings: ['messages'], summarize: options.deep ? 'messages' : undefined }
           const numRows = piece.piece.end - piece.piece.start
           await window.push(decoder.run(task).then(({ columns, summaries }): StatsBatch => ({ columns: columns!, numRows, summaries })), true)
         }

@@ -4,6 +4,8 @@
  * object (CoderForge) or as a JSON string (most other dumps) are all accepted.
  */
 
+import { scanTurnFacts } from './scanTurns.js'
+
 /** One tool call of an assistant turn. */
 export interface ToolCall {
   id: string | undefined
@@ -89,25 +91,38 @@ export interface TrajectorySummary {
   charsByRole: Record<string, number>
 }
 
+/** What a summary needs of a turn: its role, its content's length and its tool calls' names. */
+export interface TurnFacts {
+  role: string
+  /** UTF-16 code units, as `content.length` counts them. */
+  contentLength: number
+  toolCallNames: string[]
+}
+
 /** Summarise parsed turns. */
 export function summarize(turns: Turn[]): TrajectorySummary {
+  return summarizeFacts(turns.map((turn) => ({ role: turn.role, contentLength: turn.content.length, toolCallNames: turn.toolCalls.map((call) => call.name) })))
+}
+
+/** Summarise turns given by their facts (parsed, or scanned from bytes by scanTurns.ts). */
+export function summarizeFacts(turns: TurnFacts[]): TrajectorySummary {
   const toolCalls: Record<string, number> = {}
   const charsByRole: Record<string, number> = {}
   let assistantTurns = 0
-  let lastAssistant: Turn | undefined
+  let lastAssistant: TurnFacts | undefined
   for (const turn of turns) {
-    charsByRole[turn.role] = (charsByRole[turn.role] ?? 0) + turn.content.length
+    charsByRole[turn.role] = (charsByRole[turn.role] ?? 0) + turn.contentLength
     if (turn.role === 'assistant') {
       assistantTurns++
       lastAssistant = turn
     }
-    for (const call of turn.toolCalls) toolCalls[call.name] = (toolCalls[call.name] ?? 0) + 1
+    for (const name of turn.toolCallNames) toolCalls[name] = (toolCalls[name] ?? 0) + 1
   }
   return {
     messages: turns.length,
     assistantTurns,
     toolCalls,
-    endsWithFinish: lastAssistant?.toolCalls.some((call) => call.name === 'finish') ?? false,
+    endsWithFinish: lastAssistant?.toolCallNames.includes('finish') ?? false,
     charsByRole,
   }
 }
@@ -125,6 +140,9 @@ const utf8 = new TextDecoder()
  */
 export function summarizeCell(cell: unknown): TrajectorySummary | null | undefined {
   if (cell === null || cell === undefined) return undefined
+  // most cells: facts scanned from the bytes, with no text or JSON built (see scanTurns.ts)
+  const scanned = cell instanceof Uint8Array ? scanTurnFacts(cell) : undefined
+  if (scanned) return summarizeFacts(scanned)
   try {
     return summarizeMessages(cell instanceof Uint8Array ? utf8.decode(cell) : String(cell))
   } catch (error) {
