@@ -917,27 +917,6 @@ describe('ordered window', () => {
     assert.deepEqual(consumed, [1, 2, 0, 3])
   })
 
-  test('several producers wait at once and all get through', async () => {
-    const consumed: string[] = []
-    let inWindow = 0
-    let most = 0
-    const window = orderedWindow<string>(2, async (value) => {
-      consumed.push(value)
-      inWindow--
-    })
-    const later = (value: string, ms: number) => new Promise<string>((resolve) => setTimeout(() => resolve(value), ms))
-    await Promise.all(['a', 'b', 'c'].map(async (producer, p) => {
-      for (let i = 0; i < 4; i++) {
-        await window.push(later(`${producer}${i}`, ((p + i) % 3) * 2), true)
-        most = Math.max(most, ++inWindow)
-      }
-    }))
-    await window.end()
-    assert.equal(consumed.length, 12)
-    for (const producer of ['a', 'b', 'c']) assert.deepEqual(consumed.filter((v) => v[0] === producer), [0, 1, 2, 3].map((i) => `${producer}${i}`))
-    assert.ok(most <= 2, `${most} in the window at once`)
-  })
-
   test('what the consumer throws, or a result that rejects, surfaces from push and end', async () => {
     const boom = new Error('consumer failed')
     const seen: string[] = []

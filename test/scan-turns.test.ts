@@ -122,8 +122,17 @@ describe('summaries scanned from bytes', () => {
       assert.equal(scanTurnFacts(bytes), undefined, text)
       assert.equal(summarizeCell(bytes), null, text)
     }
-    // and the valid neighbours of those numbers are scanned
+    // hex digits end at f and F
+    for (const bad of ['@', 'G', '`', 'g', '/', ':']) {
+      const bytes = encode(message(`"\\u00${bad}0"`))
+      assert.equal(parsed(bytes), null, bad)
+      assert.equal(scanTurnFacts(bytes), undefined, `\\u00${bad}0`)
+    }
+    // and the valid neighbours of those are scanned
     for (const number of ['0', '-0', '10', '1.5', '-0.5e-7', '1E+21', '2e3']) assert.ok(scanTurnFacts(encode(message(number))), number)
+    for (const escape of ['\\u0aF0', '\\uA0f9', '\\/', '\\b\\f\\n\\r\\t\\"\\\\']) assert.ok(scanTurnFacts(encode(message(`"${escape}"`))), escape)
+    // every kind of JSON whitespace between tokens
+    assert.deepEqual(scanned(encode('\r\n\t [ {\r"role"\t:\n"user" ,\r\n"content":"ab"}\r]\r\n')), parsed(encode('[{"role": "user", "content": "ab"}]')))
   })
 
   test('what the scan leaves to the parser: escaped or repeated keys, multimodal content, a BOM, invalid UTF-8, deep nesting', () => {
@@ -148,6 +157,14 @@ describe('summaries scanned from bytes', () => {
     assert.equal(summarizeCell(cases[2]![1])?.endsWithFinish, true)
     assert.deepEqual(summarizeCell(cases[3]![1])?.charsByRole, { user: 2 })
     assert.equal(summarizeCell(cases[6]![1])?.charsByRole.user, 2, 'U+FFFD for the bad byte, then "("')
+  })
+
+  test('a role or tool name that starts with U+FEFF keeps it, as the parsed text does', () => {
+    const bytes = encode('[{"role": "\ufeffuser", "content": "x"}, {"role": "assistant", "tool_calls": [{"function": {"name": "\ufefffinish"}}]}]')
+    const summary = scanned(bytes)
+    assert.deepEqual(summary, parsed(bytes))
+    assert.deepEqual(summary?.charsByRole, { '\ufeffuser': 1, assistant: 0 })
+    assert.deepEqual(summary?.toolCalls, { '\ufefffinish': 1 })
   })
 
   test('content length in UTF-16 units: escapes, surrogate pairs written raw or escaped, lone surrogates', () => {
