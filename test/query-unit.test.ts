@@ -21,6 +21,7 @@ import { canSkipRowGroup, columnsOf, isLarge, planScan, type RowGroupMeta } from
 import { sampleKeys, sampleRank } from '../src/query/sample.js'
 import { wildcardRegExp } from '../src/query/text.js'
 import { OptionValueError } from '../src/values.js'
+import { evaluationBatch, evaluationRows, messages, sha } from './support/trajectoryRows.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'coderforge-query-unit-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -442,37 +443,9 @@ describe('predicate flags', () => {
   })
 })
 
-/** A realistic `messages` JSON: assistant turns with tool calls, tool results, optionally a finish. */
-function messages(steps: number, options: { finish?: boolean } = {}): string {
-  const call = (name: string, n: number) => ({ function: { arguments: { command: 'ls' }, name }, id: `call_${n}`, type: 'function' })
-  const list: Record<string, unknown>[] = [{ role: 'system', content: 'You are OpenHands agent.' }, { role: 'user', content: 'fix it' }]
-  for (let step = 0; step < steps; step++) {
-    const calls = step === 0 ? [call('think', 0), call('execute_bash', 1)] : [call('str_replace_editor', step + 1)]
-    list.push({ role: 'assistant', content: `step ${step}`, tool_calls: calls })
-    for (const c of calls) list.push({ role: 'tool', content: 'ok', name: c.function.name, tool_call_id: c.id })
-  }
-  if (options.finish) list.push({ role: 'assistant', content: 'done', tool_calls: [call('finish', 99)] })
-  return JSON.stringify(list)
-}
-
-const sha = 'a3f1c2d4e5b60718293a4b5c6d7e8f9012345678'
-const encoder = new TextEncoder()
-
 describe('evaluation', () => {
-  const rows = [
-    { trajectory_id: '0b01001001__spectree-64_run3', finish_reason: 'tool_calls', image: 'qingyangwu/sweb.eval.x86_64.0b01001001_1776_spectree-64', license: 'MIT', reward: 1, messages: messages(3, { finish: true }) },
-    { trajectory_id: 'HIPS__autograd_ac044f0d_pr_672_run4', finish_reason: 'stop', image: 'HIPS__autograd.ac044f0d.pr_672', license: null, reward: 0n, messages: messages(1) },
-    { trajectory_id: `qingyangwu_pandas_final_${sha}_run2`, finish_reason: 'tool_calls', image: `qingyangwu/pandas_final:${sha}`, license: 'BSD-3-Clause', reward: -1, messages: 'not json' },
-    { trajectory_id: '0b01001001__spectree-64_incomplete_20250811_134501_run1', finish_reason: null, image: null, license: 'Apache-2.0', reward: null, messages: null },
-    { trajectory_id: 'zeta__ünïcödé-1_run8', finish_reason: 'tool_calls', image: 'qingyangwu/sweb.eval.x86_64.zeta_1776_ünïcödé-1', license: 'MIT', reward: 0.5, messages: messages(5) },
-  ]
-  const batchOf = (bytes: boolean): Batch => ({
-    numRows: rows.length,
-    columns: Object.fromEntries(Object.keys(rows[0]!).map((name) => [name, rows.map((row) => {
-      const value = (row as Record<string, unknown>)[name]
-      return bytes && typeof value === 'string' ? encoder.encode(value) : value
-    })])),
-  })
+  const rows = evaluationRows
+  const batchOf = evaluationBatch
   const select = (where: string, bytes = false) => compileFilter(parseWhere(where))(batchOf(bytes))
   const holds = (where: string, row: Record<string, unknown>) => compilePredicate(parseWhere(where)).matches(row)
 
@@ -560,7 +533,7 @@ describe('evaluation', () => {
       [`tool_calls = 5`, [0]], [`tool_calls = 2`, [1]], [`tool_calls = 6`, [4]], [`messages_count = 10`, [0]], [`messages_count = 5`, [1]], [`messages_count = 13`, [4]], [`turns = 5`, [4]],
       [`uses_tool('think')`, [0, 1, 4]], [`uses_tool('finish')`, [0]], [`uses_tool('grep')`, []], [`not uses_tool('grep')`, [0, 1, 4]],
       [`not uses_tool('think')`, []], [`uses_tool('str_replace_editor')`, [0, 4]],
-      [`ends_with_finish`, [0]], [`not ends_with_finish`, [1, 4]], [`messages like '%finish%'`, [0]], [`messages is null`, [3]],
+      [`ends_with_finish`, [0]], [`not ends_with_finish`, [1, 4]], [`messages like '%"finish"%'`, [0]], [`messages like '%finish%'`, [0, 1, 4]], [`messages is null`, [3]],
     ]
     for (const bytes of [false, true]) for (const [where, indexes] of expected) assert.deepEqual(select(where, bytes), indexes, `${where}${bytes ? ' (bytes)' : ''}`)
     assert.equal(holds('ends_with_finish or not ends_with_finish', { messages: '{"not": "a list"}' }), false)

@@ -15,28 +15,13 @@ import { canSkipRowGroup, planScan, type RowGroupMeta } from '../src/query/plan.
 import { sampleKeys, sampleRank } from '../src/query/sample.js'
 import { duck, sqlString } from './support/duckdb.js'
 import { cellAt } from '../src/parquet/intList.js'
+import { evaluationBatch, messages, sha } from './support/trajectoryRows.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'coderforge-query-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
-const sha = 'a3f1c2d4e5b60718293a4b5c6d7e8f9012345678'
 
 /** A realistic `messages` JSON: system, user, assistant turns with (parallel) tool calls, tool results. */
-function messages(steps: number, options: { finish?: boolean, compact?: boolean } = {}): string {
-  const call = (name: string, n: number, args: Record<string, unknown>) => ({ function: { arguments: args, name }, id: `call_${String(n).padStart(24, '0')}`, index: null, type: 'function' })
-  const message = (role: string, content: string | null, extra: Record<string, unknown> = {}) => ({ content, function_call: null, name: null, role, tool_call_id: null, tool_calls: null, ...extra })
-  const list = [message('system', 'You are OpenHands agent, a helpful AI assistant.'), message('user', '<uploaded_files>\n/testbed\n</uploaded_files>\r\n修复 🐛')]
-  for (let step = 0; step < steps; step++) {
-    const calls = step === 0
-      ? [call('think', step * 2, { thought: 'plan' }), call('execute_bash', step * 2 + 1, { command: 'ls' })]
-      : [call('str_replace_editor', step * 2, { command: 'view', path: '/testbed' })]
-    list.push(message('assistant', `step ${step}`, { tool_calls: calls }))
-    for (const c of calls) list.push(message('tool', 'ok\n[Command finished with exit code 0]', { name: c.function.name, tool_call_id: c.id }))
-  }
-  if (options.finish) list.push(message('assistant', 'done', { tool_calls: [call('finish', 999, { message: 'fixed' })] }))
-  return options.compact ? JSON.stringify(list) : JSON.stringify(list, null, 1)
-}
-
 const holds = (where: string, row: Record<string, unknown>) => compilePredicate(parseWhere(where)).matches(row)
 
 const cmp = (op: string, field: string, value: string | number): Expr => ({ kind: 'compare', op, field, value } as Expr)
@@ -132,35 +117,6 @@ describe('parser', () => {
 })
 
 describe('predicate flags', () => {
-  test('each flag becomes a term of one and, small-column terms first', () => {
-    const idFile = join(dir, 'ids.txt')
-    writeFileSync(idFile, 'a_run1\r\nb_run2\n\n  c_run3  \na_run1\n')
-    const expr = predicateFromFlags({
-      reward: '>=1', finishReason: 'tool_calls, stop', license: 'MIT,MIT AND Apache-2.0', image: 'django', sourceRepo: 'HIPS/*',
-      id: `@${idFile}`, run: '1,3-4', minTurns: '5', maxTurns: '60', usesTool: ['think', 'execute_bash,finish'], endsWithFinish: true,
-      where: `license != 'ISC'`,
-    })
-    const terms: Expr[] = []
-    const flatten = (node: Expr): void => { if (node.kind === 'and') { flatten(node.left); flatten(node.right) } else terms.push(node) }
-    flatten(expr)
-    assert.deepEqual(terms, [
-      cmp('>=', 'reward', 1),
-      { kind: 'in', field: 'finish_reason', values: ['tool_calls', 'stop'] },
-      { kind: 'in', field: 'license', values: ['MIT', 'MIT AND Apache-2.0'] },
-      { kind: 'glob', field: 'image', pattern: '*django*' },
-      { kind: 'glob', field: 'repo', pattern: 'hips/*' },
-      { kind: 'in', field: 'trajectory_id', values: ['a_run1', 'b_run2', 'c_run3'] },
-      { kind: 'or', left: { kind: 'in', field: 'run', values: [1] }, right: { kind: 'between', field: 'run', low: 3, high: 4 } },
-      cmp('>=', 'turns', 5),
-      cmp('<=', 'turns', 60),
-      { kind: 'uses_tool', tool: 'think' },
-      { kind: 'uses_tool', tool: 'execute_bash' },
-      { kind: 'uses_tool', tool: 'finish' },
-      { kind: 'ends_with_finish' },
-      cmp('!=', 'license', 'ISC'),
-    ])
-  })
-
   test('reward values and comparisons, id forms, run lists; no flags selects everything', () => {
     const reward = (text: string) => predicateFromFlags({ reward: text })
     assert.deepEqual(reward('1'), cmp('=', 'reward', 1))
@@ -220,21 +176,7 @@ describe('predicate flags', () => {
 })
 
 describe('evaluation', () => {
-  const encoder = new TextEncoder()
-  const rows = [
-    { trajectory_id: '0b01001001__spectree-64_run3', finish_reason: 'tool_calls', image: 'qingyangwu/sweb.eval.x86_64.0b01001001_1776_spectree-64', license: 'MIT', reward: 1, messages: messages(3, { finish: true }) },
-    { trajectory_id: 'HIPS__autograd_ac044f0d_pr_672_run4', finish_reason: 'stop', image: 'HIPS__autograd.ac044f0d.pr_672', license: null, reward: 0n, messages: messages(1, { compact: true }) },
-    { trajectory_id: `qingyangwu_pandas_final_${sha}_run2`, finish_reason: 'tool_calls', image: `qingyangwu/pandas_final:${sha}`, license: 'BSD-3-Clause', reward: -1, messages: 'not json' },
-    { trajectory_id: '0b01001001__spectree-64_incomplete_20250811_134501_run1', finish_reason: null, image: null, license: 'Apache-2.0', reward: null, messages: null },
-    { trajectory_id: 'zeta__ünïcödé-1_run8', finish_reason: 'tool_calls', image: 'qingyangwu/sweb.eval.x86_64.zeta_1776_ünïcödé-1', license: 'MIT', reward: 0.5, messages: messages(5, { compact: true }) },
-  ]
-  const batchOf = (bytes: boolean): Batch => ({
-    numRows: rows.length,
-    columns: Object.fromEntries(Object.keys(rows[0]!).map((name) => [name, rows.map((row) => {
-      const value = (row as Record<string, unknown>)[name]
-      return bytes && typeof value === 'string' ? encoder.encode(value) : value
-    })])),
-  })
+  const batchOf = evaluationBatch
   const select = (where: string, bytes = false) => compileFilter(parseWhere(where))(batchOf(bytes))
 
   test('strings and UTF-8 bytes give the same rows; bigint rewards compare as numbers', () => {
@@ -346,7 +288,7 @@ describe('evaluation', () => {
     const batch: Batch = {
       numRows: n,
       columns: {
-        trajectory_id: Array.from({ length: n }, (_, i) => encoder.encode(`owner__repo-${i % 997}_run${i % 8 + 1}`)),
+        trajectory_id: Array.from({ length: n }, (_, i) => new TextEncoder().encode(`owner__repo-${i % 997}_run${i % 8 + 1}`)),
         license: Array.from({ length: n }, (_, i) => (i % 3 ? 'MIT' : 'Apache-2.0')),
         reward: Float64Array.from({ length: n }, (_, i) => (i % 5 ? 1 : 0)),
       },
