@@ -84,6 +84,22 @@ describe('parquet reader', () => {
     assert.equal(new TextDecoder().decode(cellAt(raw!.columns.messages, 0) as Uint8Array), cellAt(text!.columns.messages, 0))
   })
 
+  test('raw strings for the columns named only (stats scans messages from its bytes; ids stay text)', async () => {
+    const file = variants.find((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench')!
+    const source = await fileSource(pathOf(file.path))
+    const metadata = await readFooter(source)
+    const [text] = await collect(readBatches(source, metadata, { columns: ['trajectory_id', 'messages'] }))
+    const [mixed] = await collect(readBatches(source, metadata, { columns: ['trajectory_id', 'messages'], rawStrings: ['messages'] }))
+    await source.close()
+    assert.deepEqual(Object.keys(mixed!.columns), ['trajectory_id', 'messages'], 'schema order, whichever read decoded a column')
+    for (let row = 0; row < mixed!.numRows; row++) {
+      assert.equal(cellAt(mixed!.columns.trajectory_id, row), cellAt(text!.columns.trajectory_id, row))
+      const bytes = cellAt(mixed!.columns.messages, row)
+      assert.ok(bytes instanceof Uint8Array)
+      assert.equal(new TextDecoder().decode(bytes), cellAt(text!.columns.messages, row))
+    }
+  })
+
   test('streaming holds at most two row groups: the one being read and the next being fetched', async () => {
     const file = manifest.files.find((f) => f.config === 'trajectories' && f.split === 'SWE_Smith' && f.rowGroups >= 3)!
     const source = await fileSource(pathOf(file.path))
