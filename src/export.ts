@@ -6,6 +6,7 @@ import type { DecodePool } from './query/decodePool.js'
 import { selectRows, writeMatch, type SelectProgress } from './query/select.js'
 import { openSink, rollingSink, type Format, type RowSink } from './sinks/output.js'
 import { jsonlEncoding, openJsonlSink } from './sinks/jsonl.js'
+import { parquetLayout } from './sinks/parquet.js'
 import { addStats, emptyStats, type ConversionStats, type Converter } from './sft/convert.js'
 import { completedShard, discardShard, parametersHash, recordShard } from './sft/manifest.js'
 import { keptPredicate, planSelection, type SelectionPlan } from './sft/plan.js'
@@ -156,6 +157,8 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
     const nestedJson = options.parseJson ? ['messages', 'tools'] : undefined
     // JSONL is encoded on the decoding threads, and training examples converted there; plain rows routed to train/val need the columns
     const encodeOnThreads = options.format === 'jsonl' && !options.convert && !options.valSplit
+    // so are Parquet row groups, unless parts are capped by rows (a row group is not cut)
+    const rowGroupsOnThreads = options.format === 'parquet' && !options.convert && !options.valSplit && options.maxRowsPerFile === undefined
     const shardOf = (source: OpenedSource) => {
       let shard = shards.get(source)
       if (!shard) shards.set(source, shard = openShardOutput(source, { ...options, columns, nestedJson }))
@@ -169,6 +172,7 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
       decoder: options.decoder,
       sliceBytes: options.sliceBytes,
       jsonl: encodeOnThreads ? jsonlEncoding(metadata.schema, columns, nestedJson) : undefined,
+      parquet: rowGroupsOnThreads ? parquetLayout(metadata.schema, columns) : undefined,
       convert: options.convert?.spec,
       onMatch: (match) => {
         const shard = shardOf(match.source)

@@ -16,13 +16,13 @@ import { repoDir } from '../fixtures/index.js'
 import { ExitCode } from '../src/errors.js'
 import { readFooter } from '../src/parquet/footer.js'
 import type { IntListColumn } from '../src/parquet/intList.js'
-import { readBatches } from '../src/parquet/rows.js'
+import { readBatches, type RowBatch } from '../src/parquet/rows.js'
 import { fileSource } from '../src/parquet/source.js'
 import { openAtomicFile, outputError, OutputError, writeFileAtomic } from '../src/sinks/atomicFile.js'
 import { byteBuffer, reserve, writeAscii, writeBytes, writeJsonInt32Array, writeJsonStringBytes, writeJsonValue, type ByteBuffer } from '../src/sinks/json.js'
 import { encodeJsonlRecords, encodeJsonlRows, jsonlEncoding, jsonlRowWriter, openJsonlSink, sliceEncoded, type EncodedRows } from '../src/sinks/jsonl.js'
 import { formatOf, openSink, rollingSink } from '../src/sinks/output.js'
-import { openParquetSink, outputKeyValues } from '../src/sinks/parquet.js'
+import { encodeRowGroup, openParquetSink, outputKeyValues } from '../src/sinks/parquet.js'
 import { tempDir } from './support/cli.js'
 
 const encode = (text: string) => new TextEncoder().encode(text)
@@ -647,6 +647,66 @@ describe('atomic files', () => {
 
 describe('Parquet sink', () => {
   const tokenized = join(repoDir('tiny'), 'trajectories-tokenized_qwencoder', 'R2E_Gym-00002-of-00003.parquet')
+
+  test('row groups encoded away from the file (as on a decoding thread) make the same file, byte for byte', async () => {
+    const dir = await fresh()
+    for (const [config, file] of [['trajectories-tokenized_qwencoder', 'R2E_Gym-00002-of-00003.parquet'], ['trajectories', 'SWE_Smith-00000-of-00003.parquet']]) {
+      const path = join(repoDir('tiny'), config!, file!)
+      const source = await fileSource(path)
+      const metadata = await readFooter(source)
+      // small row groups and every other row: several groups, so offsets move, dictionary pages too
+      const batches: RowBatch[] = []
+      for await (const batch of readBatches(source, metadata, { rawStrings: true, sliceBytes: 100_000 })) batches.push(batch)
+      await source.close?.()
+      assert.ok(batches.length >= 3, `${file}: ${batches.length} batches`)
+      // all columns but one (the output's own schema)
+      const columns = metadata.schema.slice(1).filter((element) => element.name !== 'reward').map((element) => element.name)
+      const every = (batch: RowBatch) => Array.from({ length: batch.numRows }, (_, i) => i).filter((i) => i % 2 === 0 || batch.numRows === 1)
+      const direct = await openParquetSink({ path: join(dir, `direct-${file}`), schema: metadata.schema, columns, kvMetadata: metadata.key_value_metadata })
+      const appended = await openParquetSink({ path: join(dir, `appended-${file}`), schema: metadata.schema, columns, kvMetadata: metadata.key_value_metadata })
+      for (const batch of batches) {
+        await direct.write(batch, every(batch))
+        // through structured cloning, as a result crossing threads does
+        await appended.writeRowGroup(structuredClone(encodeRowGroup(appended.layout, batch, every(batch))))
+      }
+      assert.equal(appended.rows, direct.rows)
+      await direct.close()
+      await appended.close()
+      const [a, b] = [await readFile(join(dir, `direct-${file}`)), await readFile(join(dir, `appended-${file}`))]
+      assert.ok(a.equals(b), `${file}: ${a.length} and ${b.length} bytes`)
+      assert.equal((await readFooter(await fileSource(join(dir, `appended-${file}`)))).row_groups.length, batches.length)
+    }
+    // repeated values (dictionary pages) and megabytes of text (several pages: an offset index), whose offsets move too
+    const schema: SchemaElement[] = [
+      { name: 'root', num_children: 3 },
+      { name: 'license', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+      { name: 'reward', type: 'DOUBLE', repetition_type: 'OPTIONAL' },
+      { name: 'messages', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+    ]
+    const batch = (seed: number): RowBatch => ({ source: 'x', rowGroup: 0, rowStart: 0, numRows: 300, columns: {
+      license: Array.from({ length: 300 }, (_, i) => ['MIT', 'Apache-2.0', null][(i + seed) % 3]),
+      reward: Float64Array.from({ length: 300 }, (_, i) => (i * seed) % 2),
+      messages: Array.from({ length: 300 }, (_, i) => `${i} ${seed} `.repeat(2000)),
+    } })
+    const direct = await openParquetSink({ path: join(dir, 'direct.parquet'), schema })
+    const appended = await openParquetSink({ path: join(dir, 'appended.parquet'), schema })
+    for (const seed of [1, 2, 3]) {
+      await direct.write(batch(seed))
+      await appended.writeRowGroup(structuredClone(encodeRowGroup(appended.layout, batch(seed))))
+    }
+    await direct.close()
+    await appended.close()
+    assert.ok((await readFile(join(dir, 'direct.parquet'))).equals(await readFile(join(dir, 'appended.parquet'))))
+    const footer = await readFooter(await fileSource(join(dir, 'appended.parquet')))
+    assert.ok(footer.row_groups.slice(1).every((group) => group.columns.some((chunk) => chunk.meta_data?.dictionary_page_offset !== undefined)), 'dictionary pages after the first group')
+    assert.ok(footer.row_groups.slice(1).every((group) => group.columns.some((chunk) => chunk.offset_index_offset !== undefined)), 'offset indexes after the first group')
+    // a row group's bytes are its rows' alone, not those of whatever was encoded before on that thread
+    const alone = encodeRowGroup(appended.layout, batch(3))
+    encodeRowGroup(appended.layout, batch(1))
+    assert.ok(Buffer.from(encodeRowGroup(appended.layout, batch(3)).bytes).equals(alone.bytes))
+    const { rows } = await readParquet(join(dir, 'appended.parquet'))
+    assert.deepEqual(rows, [1, 2, 3].flatMap((seed) => Array.from({ length: 300 }, (_, i) => ({ license: ['MIT', 'Apache-2.0', null][(i + seed) % 3], reward: (i * seed) % 2, messages: `${i} ${seed} `.repeat(2000) }))))
+  })
 
   test('a fixture shard written back keeps its rows, types (list<int32>, list<int64>) and metadata', async () => {
     const source = await fileSource(tokenized)

@@ -80,6 +80,7 @@ order, then row order. The file appears under its name only when complete.`)
             sliceBytes: read.sliceBytes,
             decoder,
             jsonl: sink.encoding,
+            parquet: sink.layout,
             onMatch: (match) => writeMatch(sink, match),
             onProgress: (progressed) => { done = progressed },
           })

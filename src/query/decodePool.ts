@@ -81,8 +81,8 @@ export function decodePool(threads = defaultThreads): DecodePool {
 export function serveDecodeTasks(port: MessagePort): void {
   port.on('message', (task: DecodeTask) => {
     runDecodeTask(task).then(
-      // encoded lines and list<int> columns move to the main thread; the rest is copied
-      (result) => port.postMessage({ result }, [...new Set(result.encoded?.chunks.map((chunk) => chunk.buffer as ArrayBuffer)), ...transferables(result.columns)]),
+      // encoded lines, row groups and list<int> columns move to the main thread; the rest is copied
+      (result) => port.postMessage({ result }, [...new Set(result.encoded?.chunks.map((chunk) => chunk.buffer as ArrayBuffer)), ...(result.rowGroup ? [result.rowGroup.bytes.buffer as ArrayBuffer] : []), ...transferables(result.columns)]),
       (error: unknown) => port.postMessage({ error: {
         message: error instanceof Error ? error.message : String(error),
         exitCode: error instanceof CoderforgeError ? error.exitCode : 1,

@@ -1,6 +1,7 @@
 import type { FileMetaData } from 'hyparquet'
 import { decodePieceBytes, type PieceBytes, type RawStrings } from '../parquet/rows.js'
 import { encodeJsonlRows, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
+import { encodeRowGroup, type EncodedRowGroup, type ParquetLayout } from '../sinks/parquet.js'
 import { giveSpares } from '../sinks/spareChunks.js'
 import { convertRows, loadConverter, type ConversionStats, type ConvertSpec } from '../sft/convert.js'
 import { summarizeCell, type TrajectorySummary } from '../trajectory/messages.js'
@@ -21,6 +22,8 @@ export interface DecodeTask {
   rawStrings: RawStrings
   /** Encode the matching rows as JSON lines here (else the decoded columns are returned). */
   jsonl?: JsonlEncoding
+  /** Encode the matching rows as one Parquet row group here, compressed pages and all. */
+  parquet?: ParquetLayout
   /** Summarise this `messages` column here, row by row, instead of returning its text (stats --deep). */
   summarize?: string
   /** Convert the matching rows to training examples here, encoded as JSON lines (export --to). */
@@ -33,6 +36,8 @@ export interface DecodeTask {
 export interface DecodeResult {
   rows: number[]
   encoded?: EncodedRows
+  /** With `parquet`: the matching rows as a row group. */
+  rowGroup?: EncodedRowGroup
   columns?: Record<string, Column>
   /** With `summarize`: each row's summary (null: not JSON; undefined: a null cell); the column itself is left out. */
   summaries?: (TrajectorySummary | null | undefined)[]
@@ -55,6 +60,10 @@ export async function runDecodeTask(task: DecodeTask): Promise<DecodeResult> {
     return { rows, encoded, conversion: stats }
   }
   if (task.jsonl) return { rows, encoded: encodeJsonlRows({ columns }, rows, task.jsonl) }
+  if (task.parquet) {
+    const readBytes = task.piece.spans.reduce((sum, span) => sum + span.bytes.byteLength, 0)
+    return { rows, rowGroup: encodeRowGroup(task.parquet, { columns }, rows, { sizeHint: readBytes * rows.length / numRows }) }
+  }
   if (task.summarize && columns[task.summarize]) {
     const text = columns[task.summarize]!
     delete columns[task.summarize]

@@ -5,6 +5,7 @@ import type { Range } from '../fetch/spans.js'
 import { chunkRanges, columnNames, readBatches, readPieces, type Piece, type RawStrings, type RowBatch } from '../parquet/rows.js'
 import type { RowSink } from '../sinks/output.js'
 import { sliceEncoded, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
+import type { EncodedRowGroup, ParquetLayout } from '../sinks/parquet.js'
 import { giveSpares } from '../sinks/spareChunks.js'
 import type { ConversionStats, ConvertSpec } from '../sft/convert.js'
 import type { DecodeResult } from './decodeTask.js'
@@ -24,15 +25,21 @@ export interface Match {
   rows: number[]
   /** The matching rows as JSON lines (when {@link SelectOptions.jsonl} asked for them), or their training examples. */
   encoded?: EncodedRows
+  /** The matching rows as a Parquet row group (when {@link SelectOptions.parquet} asked for it). */
+  rowGroup?: EncodedRowGroup
   /** With {@link SelectOptions.convert}: what the conversion did to the matching rows. */
   conversion?: ConversionStats
 }
 
-/** Write a match to a sink: its encoded lines, or its rows. */
+/** Write a match to a sink: its encoded lines or row group, or its rows. */
 export function writeMatch(sink: RowSink, match: Match): Promise<void> {
   if (match.encoded) {
     if (!sink.writeEncoded) throw new Error('internal: encoded rows for a sink that does not take them')
     return sink.writeEncoded(match.encoded)
+  }
+  if (match.rowGroup) {
+    if (!sink.writeRowGroup) throw new Error('internal: a Parquet row group for a sink that does not take one')
+    return sink.writeRowGroup(match.rowGroup)
   }
   return sink.write(match.batch!, match.rows)
 }
@@ -59,6 +66,8 @@ export interface SelectOptions {
   decoder?: DecodePool
   /** Deliver matches as JSON lines encoded by the decoder (the sink's encoding), not as columns. */
   jsonl?: JsonlEncoding
+  /** Deliver matches as Parquet row groups encoded by the decoder (the sink's layout), not as columns; not with `limit`, which may cut one. */
+  parquet?: ParquetLayout
   /** Deliver matches as training examples converted and encoded by the decoder (no `limit` then). */
   convert?: ConvertSpec
   /**
@@ -216,7 +225,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       const { rowGroup, start, end } = piece.piece
       // a huge row group arrives in slices: each slice takes the candidates within its own rows
       const candidates = byGroup.get(rowGroup)!.filter((row) => row >= start && row < end).map((row) => row - start)
-      const task = { metadata: source.metadata, columns, piece, candidates, predicate: predicate.expr, rawStrings: options.rawStrings ?? false, jsonl: options.jsonl, convert: options.convert }
+      const task = { metadata: source.metadata, columns, piece, candidates, predicate: predicate.expr, rawStrings: options.rawStrings ?? false, jsonl: options.jsonl, parquet: options.limit === undefined ? options.parquet : undefined, convert: options.convert }
       // wrapped: an async generator would wait for a promise it yields
       yield { decoded: decoder.run(task).then((result): Decoded => ({ file, piece: piece.piece, result, fileDone: false })) }
     }
@@ -279,7 +288,7 @@ export async function selectRows(opened: Promise<OpenedSource>[], options: Selec
       stopped = true
     }
     const batch = result!.columns && { source: source.ref.name, rowGroup: piece!.rowGroup, rowStart: piece!.start, numRows: piece!.end - piece!.start, columns: result!.columns }
-    if (rows.length) await options.onMatch({ source, batch, rows, encoded, conversion: result!.conversion })
+    if (rows.length) await options.onMatch({ source, batch, rows, encoded, rowGroup: result!.rowGroup, conversion: result!.conversion })
     if (result!.encoded) giveSpares(result!.encoded.chunks.map((chunk) => chunk.buffer as ArrayBuffer))
     report.rowsWritten += rows.length
     file.written += rows.length

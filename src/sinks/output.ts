@@ -2,7 +2,7 @@ import type { KeyValue, SchemaElement } from 'hyparquet'
 import type { Writable } from 'node:stream'
 import { UsageError } from '../errors.js'
 import { jsonlEncoding, openJsonlSink, sliceEncoded, type ColumnBatch, type EncodedRows, type JsonlEncoding } from './jsonl.js'
-import { openParquetSink } from './parquet.js'
+import { openParquetSink, type EncodedRowGroup, type ParquetLayout } from './parquet.js'
 import { columnLength } from '../parquet/intList.js'
 
 /** Anything rows can be written to. */
@@ -12,6 +12,10 @@ export interface RowSink {
   writeEncoded?(rows: EncodedRows): Promise<void>
   /** JSONL sinks: the encoding rows given to {@link writeEncoded} must be encoded with. */
   readonly encoding?: JsonlEncoding
+  /** Parquet sinks: append a row group encoded (on a decoding thread) against the sink's {@link layout}. */
+  writeRowGroup?(group: EncodedRowGroup): Promise<void>
+  /** Parquet sinks: what row groups given to {@link writeRowGroup} must be encoded against. */
+  readonly layout?: ParquetLayout
   readonly rows: number
   close(): Promise<void>
   abort(): Promise<void>
@@ -83,6 +87,14 @@ export function rollingSink(options: RollingOptions): RowSink & { parts: number 
   const full = () => current !== undefined && (
     (options.maxRows !== undefined && current.rows >= options.maxRows) ||
     (options.maxBytes !== undefined && (current.bytes ?? 0) >= options.maxBytes))
+  /** The part to write to: the current one, or the next once it is full. */
+  async function openPart(): Promise<RowSink & { bytes?: number }> {
+    if (!current || full()) {
+      await current?.close()
+      current = await options.open(parts++)
+    }
+    return current
+  }
   /**
    * Rows [0, count) of one write, cut where a part is full. With `exactBytes` the byte cap is checked
    * before every row: row by row, or at once when `rowBytes` tells each row's size (encoded rows).
@@ -90,10 +102,7 @@ export function rollingSink(options: RollingOptions): RowSink & { parts: number 
   async function writeParts(count: number, rowBytes: ((row: number) => number) | undefined, writePart: (sink: RowSink, from: number, to: number) => Promise<void>): Promise<void> {
     let offset = 0
     while (offset < count) {
-      if (!current || full()) {
-        await current?.close()
-        current = await options.open(parts++)
-      }
+      const current = await openPart()
       let to = Math.min(count, offset + Math.max(1, options.maxRows !== undefined ? options.maxRows - current.rows : count))
       if (options.maxBytes !== undefined && options.exactBytes) {
         if (!rowBytes) to = offset + 1
@@ -120,6 +129,14 @@ export function rollingSink(options: RollingOptions): RowSink & { parts: number 
     async write(batch, selected) {
       const all = selected ?? Array.from({ length: columnLength(Object.values(batch.columns)[0] ?? []) }, (_, i) => i)
       await writeParts(all.length, undefined, (sink, from, to) => sink.write(batch, Array.prototype.slice.call(all, from, to) as number[]))
+    },
+    async writeRowGroup(group) {
+      // a row group is not cut: a new part starts between them, as between batches
+      if (options.maxRows !== undefined) throw new Error('internal: encoded row groups for parts capped by rows')
+      const sink = await openPart()
+      if (!sink.writeRowGroup) throw new Error('internal: a Parquet row group for a sink that does not take one')
+      await sink.writeRowGroup(group)
+      rows += group.rows
     },
     async writeEncoded(encoded) {
       const rowBytes = (row: number) => encoded.rowEnds[row]! - (row === 0 ? 0 : encoded.rowEnds[row - 1]!)
