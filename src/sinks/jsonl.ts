@@ -153,6 +153,9 @@ export async function openJsonlSink(options: JsonlSinkOptions): Promise<JsonlSin
   if (gzip && file) {
     gzip.pipe(file.stream, { end: false })
     file.stream.once('error', (error) => gzip.destroy(error))
+    // the file's error, which a write, the drain wait or close reports: not an unhandled 'error' event
+    // when it comes while none of them is listening (a full disk found between two writes)
+    gzip.on('error', () => {})
   }
   const target: Writable = gzip ?? file?.stream ?? options.stdout ?? process.stdout
   const encoding: JsonlEncoding = { columns: options.columns, nestedJson: options.nestedJson, floatColumns: options.floatColumns }
