@@ -206,7 +206,8 @@ interface StreamWriter extends ByteWriter {
   flush(): Promise<void>
 }
 
-interface TopLevelColumn {
+/** A top-level column of the output, as the row-group writer needs to know it. */
+export interface TopLevelColumn {
   name: string
   /** Leaf values are INT64: the writer wants bigint. */
   int64: boolean
