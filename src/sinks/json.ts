@@ -49,10 +49,10 @@ escapes[12] = 102
 const escapeBlockSize = 64 * 1024
 
 /**
- * True when one of the four bytes of `word` needs escaping: a control character, `"` or `\`. Each
- * test is the classic "has a byte below n" bit trick; bytes of 128 and over never match.
+ * True when one of the four bytes of `word` needs escaping in a JSON string: a control character,
+ * `"` or `\`. Each test is the classic "has a byte below n" bit trick; bytes of 128 and over never match.
  */
-function needsEscape(word: number): boolean {
+export function needsEscape(word: number): boolean {
   const quote = word ^ 0x22222222
   const backslash = word ^ 0x5c5c5c5c
   return ((((word - 0x20202020) & ~word) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)) & 0x80808080) !== 0

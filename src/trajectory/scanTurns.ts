@@ -8,6 +8,7 @@
  * written with escapes, a repeated key or multimodal content, for the caller to parse the text.
  */
 import { isUtf8 } from 'node:buffer'
+import { needsEscape } from '../sinks/json.js'
 import type { TurnFacts } from './messages.js'
 
 /** Thrown (one instance) when the scan gives up; never leaves this module. */
@@ -49,16 +50,9 @@ export function scanTurnFacts(cell: Uint8Array): TurnFacts[] | undefined {
   at = 0
   try {
     space()
-    expect(0x5b) // [
+    if (bytes[at] !== 0x5b) return undefined
     const turns: TurnFacts[] = []
-    space()
-    if (bytes[at] === 0x5d) at++
-    else {
-      for (;;) {
-        turns.push(message())
-        if (listEnd(0x5d)) break
-      }
-    }
+    elements(() => turns.push(message()))
     space()
     return at === bytes.length ? turns : undefined
   } catch (error) {
@@ -99,16 +93,8 @@ function message(): TurnFacts {
 /** The names of a tool_calls array's calls ('unknown' where a call has no string function.name). */
 function toolCallNames(): string[] {
   const names: string[] = []
-  at++
-  space()
-  if (bytes[at] === 0x5d) {
-    at++
-    return names
-  }
-  for (;;) {
-    names.push(nameAt([keyFunction, keyName]))
-    if (listEnd(0x5d)) return names
-  }
+  elements(() => names.push(nameAt([keyFunction, keyName])))
+  return names
 }
 
 /** The string at `path` (keys of nested objects) of the value here, or 'unknown'; the value is consumed. */
@@ -148,6 +134,20 @@ function members(onMember: (key: Uint8Array) => void): void {
     space()
     onMember(key)
     if (listEnd(0x7d)) return
+  }
+}
+
+/** An array's elements: `onElement` is called at each element and must consume it. */
+function elements(onElement: () => void): void {
+  at++
+  space()
+  if (bytes[at] === 0x5d) {
+    at++
+    return
+  }
+  for (;;) {
+    onElement()
+    if (listEnd(0x5d)) return
   }
 }
 
@@ -225,11 +225,9 @@ function stringUnits(): number {
   return units
 }
 
-/** True when none of the four bytes of `word` is a control character, `"`, `\\` or above 0x7f (bit tricks: "has a byte below n"). */
+/** True when the four bytes of `word` are ASCII and none needs escaping: four UTF-16 units as they are. */
 function plainAscii(word: number): boolean {
-  const quote = word ^ 0x22222222
-  const backslash = word ^ 0x5c5c5c5c
-  return ((((word - 0x20202020) & ~word) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash) | word) & 0x80808080) === 0
+  return (word & 0x80808080) === 0 && !needsEscape(word)
 }
 
 /** Skip any JSON value here, checking its syntax. */
@@ -241,15 +239,7 @@ function value(): void {
   } else if (byte === 0x7b) {
     members(() => value())
   } else if (byte === 0x5b) {
-    at++
-    space()
-    if (bytes[at] === 0x5d) at++
-    else {
-      for (;;) {
-        value()
-        if (listEnd(0x5d)) break
-      }
-    }
+    elements(value)
   } else if (byte === 0x74) literal('true')
   else if (byte === 0x66) literal('false')
   else if (byte === 0x6e) literal('null')
