@@ -11,7 +11,7 @@ import { compilePredicate } from '../src/query/compile.js'
 import { predicateFromFlags } from '../src/query/flags.js'
 import { selectRows, type SelectProgress } from '../src/query/select.js'
 import { closeSources, openSources } from '../src/sources.js'
-import { formatBytes } from '../src/ui/format.js'
+import { formatBytes, formatCount } from '../src/ui/format.js'
 import { createOutput } from '../src/ui/output.js'
 import { fitLine, scanProgress, transferProgress } from '../src/ui/progress.js'
 import { useFixtureHub } from './support/fixtureHub.js'
@@ -67,6 +67,13 @@ function screen(text: string): string[] {
 function assertFits(lines: string[], columns = 80): void {
   for (const line of lines) assert.ok(line.length < columns, `${line.length} columns of ${columns}: ${line}`)
 }
+
+describe('formatCount', () => {
+  test('groups digits by three, as en-US does, for numbers and bigints of any sign and size', () => {
+    const cases: (number | bigint)[] = [0, 7, 999, 1000, 12_345, 999_999, 1_000_000, 413_278, -1, -1234, -999_999_999, 2 ** 53, 12.6, 10n ** 20n, -(10n ** 7n)]
+    for (const n of cases) assert.equal(formatCount(n), (typeof n === 'number' ? Math.round(n) : n).toLocaleString('en-US'), String(n))
+  })
+})
 
 describe('fitLine', () => {
   const detail = '42% 30.0 GB / 73.0 GB, 12,345,678 rows, 1.50 GB/s, ETA 28.7s'

@@ -529,15 +529,29 @@ test('decodeWorker does nothing when imported outside a thread', async () => {
   assert.equal(isMainThread, true)
 })
 
+test('a pool whose threads have stopped rejects a new task at once instead of leaving it pending; one never used closes', async () => {
+  const columns = ['trajectory_id']
+  const { metadata, pieces } = await piecesOf(smith[0]!, columns)
+  await decodePool(2).close()
+  const pool = decodePool(2)
+  await pool.close()
+  const late = pool.run({ metadata, columns, piece: pieces[0]!, rawStrings: false })
+  const pending = Symbol('pending')
+  const settled = await Promise.race([late.then(() => 'resolved', (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, 2000, pending))])
+  assert.ok(settled instanceof CoderforgeError, `the task was ${String(settled === pending ? 'left pending' : settled)}`)
+  assert.equal(settled.message, 'a decoding thread stopped unexpectedly')
+})
+
 test('closing a pool ends its threads: a task still running is rejected, not left pending', async () => {
   const columns = ['trajectory_id']
   const { metadata, pieces } = await piecesOf(smith[0]!, columns)
   const pool = decodePool(2)
   const running = pool.run({ metadata, columns, piece: pieces[0]!, rawStrings: false })
-  await pool.close()
-  await assert.rejects(running, (error: unknown) => {
+  const rejected = assert.rejects(running, (error: unknown) => {
     assert.ok(error instanceof CoderforgeError)
     assert.equal(error.message, 'a decoding thread stopped unexpectedly')
     return true
   })
+  await pool.close()
+  await rejected
 })

@@ -53,12 +53,12 @@ order, then row order. The file appears under its name only when complete.`)
     const selection = rowSelectionFrom(flags)
     const read = readOptionsFrom(flags)
     const hub = openHub(ctx, flags, out)
+    const decoder = decodePool(read.threads)
     const started = Date.now()
     try {
       const set = await resolveSources(hub, { repo: flags.repo, revision: flags.revision, ...selectionFrom(flags), inputs: files, holdBytes: read.holdBytes })
       if (set.sources.length === 0) throw new UsageError('the selection holds no shards (check --shards / --include)')
       const opened = openSources(set.sources)
-      const decoder = decodePool(read.threads)
       try {
         const first = await opened[0]!
         const columns = selection.columns ?? columnNames(first.metadata)
@@ -101,10 +101,10 @@ order, then row order. The file appears under its name only when complete.`)
           `${formatCount(report.rowsScanned)} scanned in ${formatDuration(summary.seconds * 1000)}` +
           (summary.bytes_fetched ? `; fetched ${formatBytes(summary.bytes_fetched)} of ${formatBytes(total)}` : '')))
       } finally {
-        await decoder.close()
         await closeSources(opened)
       }
     } finally {
+      await decoder.close()
       await hub.http.close()
     }
   })

@@ -339,7 +339,9 @@ async function decodePiece(name: string, file: ViewBuffer, metadata: FileMetaDat
  * and any chunk the fast path does not cover, through hyparquet.
  */
 async function decodeColumns(file: ViewBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings: RawStrings): Promise<Record<string, Column>> {
-  await loadZstd()
+  // the WASM module costs a thread some milliseconds and MB: loaded only where a chunk needs it
+  const selected = metadata.row_groups[piece.rowGroup]!.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
+  if (selected.some((chunk) => chunk.meta_data?.codec === 'ZSTD')) await loadZstd()
   const result: Record<string, Column> = {}
   for (const name of columns) {
     const layout = intListLayout(metadata.schema, name)

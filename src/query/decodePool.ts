@@ -20,42 +20,51 @@ export const defaultThreads = availableParallelism()
 
 /**
  * A pool of `threads` decoding threads; with 1 (or fewer) tasks run on this thread. Results are
- * the same either way: a task is plain data in, plain data out.
+ * the same either way: a task is plain data in, plain data out. The threads start at once, loading
+ * their code while this one reads footers and plans: started at the first task, they kept it waiting.
  */
 export function decodePool(threads = defaultThreads): DecodePool {
   if (threads <= 1) return { size: 1, run: runDecodeTask, close: async () => {} }
+  interface Queued { task: DecodeTask, resolve: (result: DecodeResult) => void, reject: (error: unknown) => void }
+  const live = new Set<Worker>()
   const idle: Worker[] = []
-  const all: Worker[] = []
-  const queue: { task: DecodeTask, resolve: (result: DecodeResult) => void, reject: (error: unknown) => void }[] = []
+  const running = new Map<Worker, Queued>()
+  const queue: Queued[] = []
   let failure: unknown
+  const stopped = () => failure ?? new CoderforgeError('a decoding thread stopped unexpectedly')
 
   const start = (): Worker => {
     const { file, evaluate } = workerScript()
     const worker = new Worker(file, { eval: evaluate })
     worker.unref()
     worker.on('error', (error) => { failure ??= error })
-    all.push(worker)
+    worker.on('message', (message: { result?: DecodeResult, error?: { message: string, exitCode: number } }) => {
+      const { resolve, reject } = running.get(worker)!
+      running.delete(worker)
+      idle.push(worker)
+      if (message.error) reject(new CoderforgeError(message.error.message, message.error.exitCode))
+      else resolve(message.result!)
+      dispatch()
+    })
+    // a thread may stop busy or idle (a bundle that fails to load stops it before its first task)
+    worker.on('exit', () => {
+      live.delete(worker)
+      if (idle.includes(worker)) idle.splice(idle.indexOf(worker), 1)
+      running.get(worker)?.reject(stopped())
+      running.delete(worker)
+      if (live.size === 0) for (const queued of queue.splice(0)) queued.reject(stopped())
+    })
+    live.add(worker)
     return worker
   }
 
   const dispatch = () => {
-    while (queue.length && (idle.length || all.length < threads)) {
-      const worker = idle.pop() ?? start()
-      const { task, resolve, reject } = queue.shift()!
-      const settle = (message: { result?: DecodeResult, error?: { message: string, exitCode: number } }) => {
-        worker.off('exit', onExit)
-        idle.push(worker)
-        if (message.error) reject(new CoderforgeError(message.error.message, message.error.exitCode))
-        else resolve(message.result!)
-        dispatch()
-      }
-      const onExit = () => {
-        worker.off('message', settle)
-        reject(failure ?? new CoderforgeError('a decoding thread stopped unexpectedly'))
-      }
-      worker.once('message', settle)
-      worker.once('exit', onExit)
+    while (queue.length && idle.length) {
+      const worker = idle.pop()!
+      const queued = queue.shift()!
+      running.set(worker, queued)
       worker.ref()
+      const { task } = queued
       // a task that encodes takes the chunk buffers written since, to fill them again over there
       const spares = task.jsonl || task.convert ? takeAllSpares() : []
       worker.postMessage({ ...task, spares }, [...task.piece.spans.map((span) => span.bytes), ...spares])
@@ -63,16 +72,18 @@ export function decodePool(threads = defaultThreads): DecodePool {
     if (queue.length === 0) for (const worker of idle) worker.unref()
   }
 
+  for (let started = 0; started < threads; started++) idle.push(start())
   return {
     size: threads,
     run(task) {
       return new Promise((resolve, reject) => {
+        if (live.size === 0) return reject(stopped())
         queue.push({ task, resolve, reject })
         dispatch()
       })
     },
     async close() {
-      await Promise.all(all.map((worker) => worker.terminate()))
+      await Promise.all([...live].map((worker) => worker.terminate()))
     },
   }
 }

@@ -172,8 +172,9 @@ async function removeStaleTemporaries(path: string): Promise<void> {
   const entries = await readdir(folder).catch(() => [] as string[])
   await Promise.all(entries.map(async (entry) => {
     const match = pattern.exec(entry)
+    if (!match) return
     const temporary = join(folder, entry)
-    if (!match || ownTemporaries.has(temporary)) return
+    if (ownTemporaries.has(temporary)) return
     const pid = Number(match[1] ?? match[2])
     // our own pid on a name we do not hold: an earlier process that had this pid (pid 1 in containers)
     if (pid === process.pid || !running(pid)) await rm(temporary, { force: true })
