@@ -1,7 +1,8 @@
 /**
  * Decode benchmark (issue 12; not in CI): local reads of the realistic-tokenized fixtures (both configs;
  * SWE_Smith as `datasets` 5.x writes it, snappy with UNCOMPRESSED list leaves, R2E_Gym in zstd; ~100 MB
- * row groups), against DuckDB at the same thread count (and polars when it is installed), in one run:
+ * row groups; SWE_Rebench as the published shards are, one snappy row group per shard and no page
+ * index), against DuckDB at the same thread count (and polars when it is installed), in one run:
  *   - filter --reward 1 → JSONL, each config and codec;
  *   - export --format parquet (Parquet → Parquet);
  *   - stats --deep, against the equivalent DuckDB query.
@@ -65,7 +66,7 @@ function compare(title: string, oursResult: Measurement, duck: Measurement, rowG
 
 const inputs = (config: ConfigName, split: string) => manifest.files.filter((f) => f.config === config && f.split === split)
   .sort((a, b) => a.shard - b.shard).map((f) => join(repoDir(profile), f.path))
-const splits = ['SWE_Smith', 'R2E_Gym'] as const
+const splits = ['SWE_Smith', 'R2E_Gym', 'SWE_Rebench'] as const
 const targets: Record<ConfigName, [number, number]> = { [configs.tokenized]: [1, 1.5], [configs.trajectories]: [1.5, 2] }
 
 try {

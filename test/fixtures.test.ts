@@ -281,21 +281,30 @@ describe('generator', () => {
     assert.ok(other.every(([, sha], i) => sha !== first[i]![1]))
   })
 
-  test('the datasets 5.x layout of realistic-tokenized, scaled down: list leaves UNCOMPRESSED, row groups by bytes per config, page index, zstd twin', async () => {
+  test('realistic-tokenized scaled down: the datasets 5.x layout (list leaves UNCOMPRESSED, row groups by bytes per config, page index, zstd twin) and the published 4.0 one', async () => {
     const base = profiles['realistic-tokenized']!
     const rowGroupBytes = 300_000
     const layout = (codec: 'SNAPPY' | 'ZSTD') => ({ ...base.layouts![codec === 'ZSTD' ? 'R2E_Gym' : 'SWE_Smith']!, rowGroupBytes, pageSize: 64 * 1024 })
     const profile: Profile = {
       ...base, name: 'scaled', tasks: { SWE_Rebench: 1, SWE_Smith: 6, R2E_Gym: 2 }, messageBytes: [20_000, 60_000],
-      layouts: { SWE_Smith: layout('SNAPPY'), R2E_Gym: layout('ZSTD') },
+      layouts: { SWE_Smith: layout('SNAPPY'), R2E_Gym: layout('ZSTD'), SWE_Rebench: base.layouts!.SWE_Rebench! },
     }
     const out = await tempOut()
     const generated = await generateDataset({ outDir: out, profile })
-    assert.deepEqual([...new Set(generated.files.map((file) => file.split))], ['SWE_Smith', 'R2E_Gym'], 'only the profile\'s splits')
+    assert.deepEqual([...new Set(generated.files.map((file) => file.split))], ['SWE_Rebench', 'SWE_Smith', 'R2E_Gym'], 'only the profile\'s splits')
     for (const file of generated.files) {
       const path = sqlString(join(out, 'repo', file.path))
       const metadata = await parquetMetadataAsync(await fileBuffer(join(out, 'repo', file.path)))
       assert.equal(metadata.row_groups.length, file.rowGroups)
+      if (file.split === 'SWE_Rebench') {
+        // as the published shards: one row group, snappy everywhere, no page index
+        assert.equal(file.rowGroups, 1)
+        for (const chunk of metadata.row_groups[0]!.columns) {
+          assert.equal(chunk.meta_data!.codec, 'SNAPPY', `${file.path} ${chunk.meta_data!.path_in_schema.join('.')}`)
+          assert.equal(chunk.offset_index_offset, undefined, `${file.path} ${chunk.meta_data!.path_in_schema.join('.')} has no offset index`)
+        }
+        continue
+      }
       for (const chunk of metadata.row_groups.flatMap((group) => group.columns)) {
         const column = chunk.meta_data!.path_in_schema.join('.')
         assert.equal(chunk.meta_data!.codec, column.endsWith('.list.element') && file.codec === 'SNAPPY' ? 'UNCOMPRESSED' : file.codec, `${file.path} ${column}`)

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict'
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { readOffsetIndex } from 'hyparquet'
 import { describe, test } from 'node:test'
 import { readManifest, repoDir } from '../fixtures/index.js'
 import { describeFile } from '../src/parquet/describe.js'
 import { readFooter, footerGuess } from '../src/parquet/footer.js'
 import { findRow } from '../src/parquet/lookup.js'
+import { walkPageLocations } from '../src/parquet/pageWalk.js'
 import { batchRows, chunkRanges, columnNames, decodePieceBytes, readBatches, readPieces, type RowBatch } from '../src/parquet/rows.js'
 import { cellAt } from '../src/parquet/intList.js'
 import { fileSource, type ByteSource } from '../src/parquet/source.js'
@@ -163,6 +167,91 @@ describe('parquet reader', () => {
     const expected = await duck(`SELECT trajectory_id, messages FROM read_parquet(${sqlString(pathOf(file.path))})`)
     assert.deepEqual(decoded.ids, expected.map((row) => row.trajectory_id))
     assert.deepEqual(decoded.messages, expected.map((row) => row.messages))
+  })
+
+  test('page locations walked from the headers are the writer\'s own offset index; none for list columns, wrong row counts or a damaged header', async () => {
+    let compared = 0
+    for (const file of manifest.files.filter((f) => f.split === 'SWE_Smith')) {
+      const source = await fileSource(pathOf(file.path))
+      const metadata = await readFooter(source)
+      for (const group of metadata.row_groups) {
+        for (const chunk of group.columns) {
+          const walked = await walkPageLocations(source, metadata, chunk, Number(group.num_rows))
+          if (chunk.meta_data!.path_in_schema.length > 1) {
+            assert.equal(walked, undefined, `${file.path} ${chunk.meta_data!.path_in_schema.join('.')}: a list column`)
+            continue
+          }
+          assert.ok(walked, `${file.path} ${chunk.meta_data!.path_in_schema[0]}`)
+          assert.equal(await walkPageLocations(source, metadata, chunk, Number(group.num_rows) + 1), undefined, 'rows that do not add up')
+          if (chunk.offset_index_offset === undefined) continue
+          const index = new Uint8Array(await source.slice(Number(chunk.offset_index_offset), Number(chunk.offset_index_offset) + chunk.offset_index_length!))
+          assert.deepEqual(walked, readOffsetIndex({ view: new DataView(index.buffer), offset: 0 }).page_locations)
+          compared++
+        }
+      }
+      await source.close()
+    }
+    assert.ok(compared >= 4, `${compared} chunks compared with their offset index`)
+    // a page header overwritten: the walk gives up instead of guessing
+    const file = variants.find((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench')!
+    const dir = await mkdtemp(join(tmpdir(), 'coderforge-walk-'))
+    try {
+      const source = await fileSource(pathOf(file.path))
+      const metadata = await readFooter(source)
+      await source.close()
+      const messages = metadata.row_groups[0]!.columns.find((c) => c.meta_data!.path_in_schema[0] === 'messages')!
+      const bytes = await readFile(pathOf(file.path))
+      bytes.fill(0xff, Number(messages.meta_data!.data_page_offset), Number(messages.meta_data!.data_page_offset) + 8)
+      await writeFile(join(dir, 'damaged.parquet'), bytes)
+      const damaged = await fileSource(join(dir, 'damaged.parquet'))
+      assert.equal(await walkPageLocations(damaged, metadata, messages, Number(metadata.row_groups[0]!.num_rows)), undefined)
+      await damaged.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('a row group without a page index (the published shards) is sliced through its walked pages: each slice carries its own, rows as DuckDB reads them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'coderforge-walk-'))
+    try {
+      // the fixture's writer and DuckDB's: two writers' page headers
+      const file = variants.find((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench')!
+      const paths = [join(dir, 'hyparquet.parquet'), join(dir, 'duckdb.parquet')]
+      await copyFile(pathOf(file.path), paths[0]!)
+      await duck(`COPY (SELECT * FROM read_parquet(${sqlString(join(repoDir('tiny'), 'trajectories', 'SWE_Rebench-*.parquet'))}) ORDER BY trajectory_id) TO ${sqlString(paths[1]!)} (FORMAT parquet, ROW_GROUP_SIZE 100000)`)
+      for (const path of paths) {
+        const source = await fileSource(path)
+        const metadata = await readFooter(source)
+        assert.equal(metadata.row_groups.length, 1)
+        assert.ok(metadata.row_groups[0]!.columns.every((chunk) => chunk.offset_index_offset === undefined), `${path} has no page index`)
+        const whole = chunkRanges(metadata, 0, columnNames(metadata)).reduce((sum, [a, b]) => sum + b - a, 0)
+        const ids: unknown[] = []
+        const messages: unknown[] = []
+        let slices = 0
+        let pages = 0
+        for await (const piece of readPieces(source, metadata, { sliceBytes: 8_000 })) {
+          assert.ok(piece.piece.sliced && piece.piece.indexed && piece.piece.pages?.messages, `${path}: a slice through walked pages`)
+          slices++
+          pages = piece.piece.pages.messages.length
+          // DuckDB writes these messages as one page, which every slice then needs
+          const carried = piece.spans.reduce((sum, span) => sum + span.bytes.byteLength, 0)
+          if (piece.piece.pages.messages.length > 1) assert.ok(carried < whole, `${path} rows ${piece.piece.start}-${piece.piece.end}: ${carried} of the group's ${whole} bytes`)
+          const columns = await decodePieceBytes(metadata, columnNames(metadata), piece)
+          for (let i = 0; i < piece.piece.end - piece.piece.start; i++) {
+            ids.push(columns.trajectory_id![i as never])
+            messages.push(columns.messages![i as never])
+          }
+        }
+        await source.close()
+        assert.equal(slices, Number(metadata.num_rows), 'one row a slice')
+        if (path === paths[0]) assert.ok(pages > 1, 'the fixture writes several pages of messages')
+        const expected = await duck(`SELECT trajectory_id, messages FROM read_parquet(${sqlString(path)})`)
+        assert.deepEqual(ids, expected.map((row) => row.trajectory_id))
+        assert.deepEqual(messages, expected.map((row) => row.messages))
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   test('projection fetches only the requested columns\' bytes', async () => {

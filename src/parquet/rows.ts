@@ -4,6 +4,7 @@ import { mergeRanges, type Range } from '../fetch/spans.js'
 import { compressors, loadZstd } from './codecs.js'
 import { cellAt, isIntList, type Column } from './intList.js'
 import { decodeIntList, intListLayout, type IntListPages } from './intListDecode.js'
+import { walkPageLocations, type PageLocation } from './pageWalk.js'
 import { fieldSubtrees } from './schema.js'
 import { withHeldBytes, type ByteSource, type HeldSource } from './source.js'
 
@@ -70,8 +71,10 @@ export interface Piece {
   end: number
   /** Part of a row group read in slices. */
   sliced: boolean
-  /** Its chunks have an offset index (or need none), so a slice can read only its own pages. */
+  /** Its chunks have an offset index, walked page locations, or need none: a slice can read only its own pages. */
   indexed: boolean
+  /** A slice's page locations walked from the page headers, by column path, for the chunks without an offset index. */
+  pages?: Record<string, PageLocation[]>
 }
 
 /** A piece with the bytes of its column chunks, ready to decode anywhere (another thread too). */
@@ -145,7 +148,7 @@ async function pieceRanges(file: AsyncBuffer, metadata: FileMetaData, columns: s
   const chunks = metadata.row_groups[piece.rowGroup]!.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
   const ranges = await Promise.all(chunks.map(async (chunk): Promise<Range[]> => {
     const pages = await slicePages(file, metadata, chunk, piece)
-    return pages ? [pages.index, ...(pages.dictionary ? [pages.dictionary] : []), pages.data] : [wholeChunk(chunk)]
+    return pages ? [...(pages.index ? [pages.index] : []), ...(pages.dictionary ? [pages.dictionary] : []), pages.data] : [wholeChunk(chunk)]
   }))
   // hyparquet reads chunks less than 8 KiB apart as one range: each must lie inside one of ours
   return mergeRanges(ranges.flat(), 8 * 1024)
@@ -153,8 +156,8 @@ async function pieceRanges(file: AsyncBuffer, metadata: FileMetaData, columns: s
 
 /** Where a slice's pages of one column chunk are, from the chunk's offset index (read from `file`). */
 interface SlicePages {
-  /** The offset index itself. */
-  index: Range
+  /** The offset index itself (none for walked page locations). */
+  index?: Range
   /** The dictionary page, when the chunk has one. */
   dictionary?: Range
   /** The data pages holding the slice's rows. */
@@ -164,12 +167,12 @@ interface SlicePages {
   endRow: number
 }
 
-/** The pages of `chunk` holding `piece`'s rows; undefined when the chunk has no offset index. */
+/** The pages of `chunk` holding `piece`'s rows; undefined when the chunk has neither an offset index nor walked locations. */
 async function slicePages(file: ViewBuffer, metadata: FileMetaData, chunk: ColumnChunk, piece: Piece): Promise<SlicePages | undefined> {
-  if (chunk.offset_index_offset === undefined || !chunk.offset_index_length) return undefined
-  const index: Range = [Number(chunk.offset_index_offset), Number(chunk.offset_index_offset) + chunk.offset_index_length]
-  const bytes = file.view?.(...index) ?? new Uint8Array(await file.slice(...index))
-  const pages = readOffsetIndex({ view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 }).page_locations
+  const walked = piece.pages?.[chunk.meta_data?.path_in_schema.join('.') ?? '']
+  if (!walked && (chunk.offset_index_offset === undefined || !chunk.offset_index_length)) return undefined
+  const index: Range | undefined = walked ? undefined : [Number(chunk.offset_index_offset), Number(chunk.offset_index_offset) + chunk.offset_index_length!]
+  const pages = walked ?? await offsetIndexPages(file, index!)
   const groupStart = rowGroupStart(metadata, piece.rowGroup)
   const rows = Number(metadata.row_groups[piece.rowGroup]!.num_rows)
   const rowOf = (page: number) => (page < pages.length ? Number(pages[page]!.first_row_index) : rows)
@@ -186,6 +189,11 @@ async function slicePages(file: ViewBuffer, metadata: FileMetaData, chunk: Colum
     firstRow: rowOf(first),
     endRow: rowOf(last + 1),
   }
+}
+
+async function offsetIndexPages(file: ViewBuffer, index: Range): Promise<PageLocation[]> {
+  const bytes = file.view?.(...index) ?? new Uint8Array(await file.slice(...index))
+  return readOffsetIndex({ view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 }).page_locations
 }
 
 /** A column chunk's byte range, dictionary page included. */
@@ -262,7 +270,9 @@ function spanBuffer(size: number, spans: PieceBytes['spans']): ViewBuffer {
 async function* streamPieces<T>(source: ByteSource, metadata: FileMetaData, options: ReadOptions & { columns: string[] },
   decode: (held: HeldSource, piece: Piece) => Promise<T>): AsyncGenerator<{ piece: Piece, value: T }> {
   const held = withHeldBytes(source)
-  const pieces = planPieces(metadata, options.columns, options)
+  // a local file's chunks without an offset index get page locations from their headers (a few small reads)
+  const walked = source.cheapRereads ? await walkGroups(held, metadata, options.columns, options.rowGroups) : undefined
+  const pieces = planPieces(metadata, options.columns, options, walked)
   const groupRanges = (piece: Piece) => chunkRanges(metadata, piece.rowGroup, options.columns)
   const fetchPiece = (piece: Piece, index: number) => {
     options.onFetch?.(piece.rowGroup, piece.start, piece.end)
@@ -286,7 +296,34 @@ async function* streamPieces<T>(source: ByteSource, metadata: FileMetaData, opti
   }
 }
 
-function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions): Piece[] {
+/** Walked page locations of the large chunks without an offset index, by row group; only groups whose every such chunk could be walked. */
+async function walkGroups(file: AsyncBuffer, metadata: FileMetaData, columns: string[], rowGroups?: number[]): Promise<Map<number, Record<string, PageLocation[]>>> {
+  const walked = new Map<number, Record<string, PageLocation[]>>()
+  for (const [index, group] of metadata.row_groups.entries()) {
+    if (rowGroups && !rowGroups.includes(index)) continue
+    const unindexed = selectedChunks(group.columns, columns).filter((chunk) => isLarge(chunk) && chunk.offset_index_offset === undefined)
+    if (unindexed.length === 0) continue
+    const pages: Record<string, PageLocation[]> = {}
+    for (const chunk of unindexed) {
+      const locations = await walkPageLocations(file, metadata, chunk, Number(group.num_rows))
+      if (!locations) break
+      pages[chunk.meta_data!.path_in_schema.join('.')] = locations
+    }
+    if (Object.keys(pages).length === unindexed.length) walked.set(index, pages)
+  }
+  return walked
+}
+
+function selectedChunks(chunks: ColumnChunk[], columns: string[]): ColumnChunk[] {
+  return chunks.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
+}
+
+/** Single-page chunks get no offset index, and need none: only the large ones must have one to slice a row group. */
+function isLarge(chunk: ColumnChunk): boolean {
+  return Number(chunk.meta_data?.total_uncompressed_size ?? 0) >= 1 << 20
+}
+
+function planPieces(metadata: FileMetaData, columns: string[], options: ReadOptions, walked?: Map<number, Record<string, PageLocation[]>>): Piece[] {
   const sliceBytes = options.sliceBytes ?? defaultSliceBytes
   const pieces: Piece[] = []
   let groupStart = 0
@@ -296,17 +333,17 @@ function planPieces(metadata: FileMetaData, columns: string[], options: ReadOpti
     const end = Math.min(groupStart + rows, options.rowEnd ?? Infinity)
     const wanted = (!options.rowGroups || options.rowGroups.includes(index)) && start < end
     if (wanted) {
-      const chunks = group.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
+      const chunks = selectedChunks(group.columns, columns)
       const uncompressed = chunks.reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)
-      // single-page chunks get no offset index, and need none: only the large ones must have it
-      const indexed = chunks.every((chunk) => Number(chunk.meta_data?.total_uncompressed_size ?? 0) < 1 << 20 || chunk.offset_index_offset !== undefined)
+      const pages = walked?.get(index)
+      const indexed = chunks.every((chunk) => !isLarge(chunk) || chunk.offset_index_offset !== undefined || !!pages?.[chunk.meta_data!.path_in_schema.join('.')])
       // without an index the slices share the group's held chunks and each decompresses only its own pages;
       // with one, a row group is read in a few slices whatever the budget, so that the pieces in flight
       // (decoding on every thread, and the one being written) hold a fraction of it, not several copies
       const target = indexed ? Math.min(sliceBytes, Math.max(minSliceBytes, uncompressed / slicesPerRowGroup)) : sliceBytes
       if (uncompressed > target && rows > 1) {
         const step = Math.max(1, Math.floor(rows * target / uncompressed))
-        for (let s = start; s < end; s += step) pieces.push({ rowGroup: index, start: s, end: Math.min(end, s + step), sliced: true, indexed })
+        for (let s = start; s < end; s += step) pieces.push({ rowGroup: index, start: s, end: Math.min(end, s + step), sliced: true, indexed, ...(indexed && pages && { pages }) })
       } else {
         pieces.push({ rowGroup: index, start, end, sliced: false, indexed })
       }
@@ -363,6 +400,8 @@ async function decodeColumns(file: ViewBuffer, metadata: FileMetaData, columns: 
       rowEnd: piece.end,
       compressors,
       useOffsetIndex: piece.sliced && piece.indexed,
+      // hyparquet's planner takes page locations it did not read itself (an option its types leave out)
+      ...(piece.sliced && piece.pages && { pageLocationsByGroup: Object.assign([], { [piece.rowGroup]: piece.pages }) }),
       parsers: asBytes ? { stringFromBytes: (bytes: Uint8Array) => bytes } : undefined,
       onChunk: ({ columnName, columnData, rowStart }) => { chunks.get(columnName)?.push({ rowStart, data: columnData }) },
     })

@@ -1,0 +1,74 @@
+/**
+ * Page locations of a column chunk that has no offset index, found by walking its page headers: the
+ * published CoderForge shards (`datasets` 4.0) carry no page index, and without page locations a
+ * slice of their one big row group would have to read the whole group. Only for flat columns, where
+ * a data page's value count is its row count; a list column's pages do not say where rows start.
+ */
+import type { AsyncBuffer, ColumnChunk, FileMetaData, OffsetIndex } from 'hyparquet'
+import { parquetHeader } from 'hyparquet/src/column.js'
+
+/** Where a data page is and its first row, as an offset index gives it. */
+export type PageLocation = OffsetIndex['page_locations'][number]
+
+/** Bytes read per header: page statistics can make one a few KB (parquet-cpp keeps them under 4 KB a value). */
+const headerWindow = 16 * 1024
+/** The window for a header the first one did not hold. */
+const largeHeaderWindow = 1024 * 1024
+
+/**
+ * The data pages of `chunk` (offset and size with the header, first row), read from `file` a
+ * header at a time; undefined when the column is not flat, a header does not parse, or the pages'
+ * rows do not add up to `rows`.
+ */
+export async function walkPageLocations(file: AsyncBuffer, metadata: FileMetaData, chunk: ColumnChunk, rows: number): Promise<PageLocation[] | undefined> {
+  const meta = chunk.meta_data
+  if (!meta || !isFlat(metadata, meta.path_in_schema)) return undefined
+  const start = Number(meta.dictionary_page_offset || meta.data_page_offset)
+  const end = start + Number(meta.total_compressed_size)
+  const pages: PageLocation[] = []
+  let rowsSoFar = 0
+  for (let position = start; position < end;) {
+    const header = await headerAt(file, position, end)
+    if (!header) return undefined
+    const { type, size } = header
+    if (type === 'data') {
+      pages.push({ offset: BigInt(position), compressed_page_size: size, first_row_index: BigInt(rowsSoFar) })
+      rowsSoFar += header.rows
+    } else if (type === 'other') {
+      return undefined
+    }
+    position += size
+  }
+  return rowsSoFar === rows && pages.length > 0 ? pages : undefined
+}
+
+/** True when the column at `path` is a top-level, non-repeated leaf: one value per row. */
+function isFlat(metadata: FileMetaData, path: string[]): boolean {
+  if (path.length !== 1) return false
+  const element = metadata.schema.find((e, i) => i > 0 && e.name === path[0])
+  return !!element && element.repetition_type !== 'REPEATED' && !element.num_children
+}
+
+type WalkedHeader = { type: 'data', size: number, rows: number } | { type: 'dictionary' | 'other', size: number }
+
+/** The page header at `position` (its size includes the header), or undefined when it does not parse within the chunk. */
+async function headerAt(file: AsyncBuffer, position: number, end: number): Promise<WalkedHeader | undefined> {
+  for (const window of [headerWindow, largeHeaderWindow]) {
+    const bytes = await file.slice(position, Math.min(end, position + window))
+    const reader = { view: new DataView(bytes), offset: 0 }
+    let header
+    try {
+      header = parquetHeader(reader)
+    } catch {
+      // cut short by the window (or damaged): a larger window, then give up
+      if (position + window >= end) return undefined
+      continue
+    }
+    const size = reader.offset + header.compressed_page_size
+    if (header.compressed_page_size < 0 || position + size > end) return undefined
+    if (header.type === 'DATA_PAGE' && header.data_page_header) return { type: 'data', size, rows: header.data_page_header.num_values }
+    if (header.type === 'DATA_PAGE_V2' && header.data_page_header_v2) return { type: 'data', size, rows: header.data_page_header_v2.num_rows }
+    return { type: header.type === 'DICTIONARY_PAGE' ? 'dictionary' : 'other', size }
+  }
+  return undefined
+}
