@@ -1,11 +1,14 @@
 /**
  * Page locations of a column chunk that has no offset index, found by walking its page headers: the
  * published CoderForge shards (`datasets` 4.0) carry no page index, and without page locations a
- * slice of their one big row group would have to read the whole group. Only for flat columns, where
- * a data page's value count is its row count; a list column's pages do not say where rows start.
+ * slice of their one big row group would have to read (and decompress up to its rows) the whole
+ * group. A flat column's data page header gives its rows. A list<int> column's does only for a V2
+ * page, which starts a row; a V1 page's rows are in its compressed levels, and parquet-cpp cuts V1
+ * pages in mid-row when it writes no page index, so such a chunk is not walked (the group is read as before).
  */
-import type { AsyncBuffer, ColumnChunk, FileMetaData, OffsetIndex } from 'hyparquet'
+import type { AsyncBuffer, ColumnChunk, FileMetaData, OffsetIndex, PageHeader } from 'hyparquet'
 import { parquetHeader } from 'hyparquet/src/column.js'
+import { intListLayout } from './intListDecode.js'
 
 /** Where a data page is and its first row, as an offset index gives it. */
 export type PageLocation = OffsetIndex['page_locations'][number]
@@ -16,13 +19,15 @@ const headerWindow = 16 * 1024
 const largeHeaderWindow = 1024 * 1024
 
 /**
- * The data pages of `chunk` (offset and size with the header, first row), read from `file` a
- * header at a time; undefined when the column is not flat, a header does not parse, or the pages'
- * rows do not add up to `rows`.
+ * The data pages of `chunk` (offset and size with the header, first row), read from `file` a header
+ * at a time; undefined when the column is neither flat nor a list<int> of V2 pages, a header does not
+ * parse, or the pages' rows do not add up to `rows`.
  */
 export async function walkPageLocations(file: AsyncBuffer, metadata: FileMetaData, chunk: ColumnChunk, rows: number): Promise<PageLocation[] | undefined> {
   const meta = chunk.meta_data
-  if (!meta || !isFlat(metadata, meta.path_in_schema)) return undefined
+  if (!meta) return undefined
+  const list = meta.path_in_schema.length === 3 && !!intListLayout(metadata.schema, meta.path_in_schema[0]!)
+  if (!list && !isFlat(metadata, meta.path_in_schema)) return undefined
   const start = Number(meta.dictionary_page_offset || meta.data_page_offset)
   const end = start + Number(meta.total_compressed_size)
   const pages: PageLocation[] = []
@@ -30,11 +35,12 @@ export async function walkPageLocations(file: AsyncBuffer, metadata: FileMetaDat
   for (let position = start; position < end;) {
     const header = await headerAt(file, position, end)
     if (!header) return undefined
-    const { type, size } = header
-    if (type === 'data') {
+    const { page, size } = header
+    if (page.type === 'DATA_PAGE' || page.type === 'DATA_PAGE_V2') {
+      if (list && !page.data_page_header_v2) return undefined
       pages.push({ offset: BigInt(position), compressed_page_size: size, first_row_index: BigInt(rowsSoFar) })
-      rowsSoFar += header.rows
-    } else if (type === 'other') {
+      rowsSoFar += page.data_page_header_v2?.num_rows ?? page.data_page_header!.num_values
+    } else if (page.type !== 'DICTIONARY_PAGE') {
       return undefined
     }
     position += size
@@ -49,10 +55,8 @@ function isFlat(metadata: FileMetaData, path: string[]): boolean {
   return !!element && element.repetition_type !== 'REPEATED' && !element.num_children
 }
 
-type WalkedHeader = { type: 'data', size: number, rows: number } | { type: 'dictionary' | 'other', size: number }
-
-/** The page header at `position` (its size includes the header), or undefined when it does not parse within the chunk. */
-async function headerAt(file: AsyncBuffer, position: number, end: number): Promise<WalkedHeader | undefined> {
+/** The page header at `position` and the page's size with it, or undefined when it does not parse within the chunk. */
+async function headerAt(file: AsyncBuffer, position: number, end: number): Promise<{ page: PageHeader, size: number } | undefined> {
   for (const window of [headerWindow, largeHeaderWindow]) {
     const bytes = await file.slice(position, Math.min(end, position + window))
     const reader = { view: new DataView(bytes), offset: 0 }
@@ -66,9 +70,8 @@ async function headerAt(file: AsyncBuffer, position: number, end: number): Promi
     }
     const size = reader.offset + header.compressed_page_size
     if (header.compressed_page_size < 0 || position + size > end) return undefined
-    if (header.type === 'DATA_PAGE' && header.data_page_header) return { type: 'data', size, rows: header.data_page_header.num_values }
-    if (header.type === 'DATA_PAGE_V2' && header.data_page_header_v2) return { type: 'data', size, rows: header.data_page_header_v2.num_rows }
-    return { type: header.type === 'DICTIONARY_PAGE' ? 'dictionary' : 'other', size }
+    if (header.type === 'DATA_PAGE' ? !header.data_page_header : header.type === 'DATA_PAGE_V2' && !header.data_page_header_v2) return undefined
+    return { page: header, size }
   }
   return undefined
 }

@@ -58,8 +58,7 @@ export function columnNames(metadata: FileMetaData): string[] {
 
 /** Uncompressed bytes of `columns` in the file's largest row group: what decoding one row group holds. */
 export function largestRowGroup(metadata: FileMetaData, columns: string[]): number {
-  return Math.max(0, ...metadata.row_groups.map((group) => group.columns
-    .filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
+  return Math.max(0, ...metadata.row_groups.map((group) => selectedChunks(group.columns, columns)
     .reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)))
 }
 
@@ -96,7 +95,7 @@ export interface PieceBytes {
  */
 export async function* readBatches(source: ByteSource, metadata: FileMetaData, options: ReadOptions = {}): AsyncGenerator<RowBatch> {
   const columns = checkColumns(source, metadata, options.columns)
-  const pieces = streamPieces(source, metadata, { ...options, columns }, (held, piece) => decodePiece(source.name, held, metadata, columns, piece, options.rawStrings))
+  const pieces = streamPieces(source, metadata, { ...options, columns, slicesCarryBytes: false }, (held, piece) => decodePiece(source.name, held, metadata, columns, piece, options.rawStrings))
   for await (const { piece, value } of pieces) {
     yield { source: source.name, rowGroup: piece.rowGroup, rowStart: piece.start, numRows: piece.end - piece.start, columns: value }
   }
@@ -108,10 +107,10 @@ export async function* readBatches(source: ByteSource, metadata: FileMetaData, o
  */
 export async function* readPieces(source: ByteSource, metadata: FileMetaData, options: ReadOptions = {}): AsyncGenerator<PieceBytes> {
   const columns = checkColumns(source, metadata, options.columns)
-  const pieces = streamPieces(source, metadata, { ...options, columns }, async (held, piece) => {
+  const pieces = streamPieces(source, metadata, { ...options, columns, slicesCarryBytes: true }, async (held, piece, last) => {
     const ranges = await pieceRanges(held, metadata, columns, piece)
-    // slices of a row group share its held chunks; a whole row group takes them
-    return piece.sliced ? Promise.all(ranges.map(async ([start, end]) => ({ start, bytes: await held.slice(start, end) }))) : takeGroup(held, ranges)
+    // slices of a remote row group share its held chunks (a copy each); a whole row group, or its last slice, takes them
+    return piece.sliced && !(last && !options.keepBytes) ? Promise.all(ranges.map(async ([start, end]) => ({ start, bytes: await held.slice(start, end) }))) : takeGroup(held, ranges)
   })
   for await (const { piece, value } of pieces) yield { name: source.name, piece, byteLength: source.byteLength, spans: value }
 }
@@ -145,7 +144,7 @@ function takeGroup(held: HeldSource, ranges: Range[]): Promise<{ start: number, 
  */
 async function pieceRanges(file: AsyncBuffer, metadata: FileMetaData, columns: string[], piece: Piece): Promise<Range[]> {
   if (!(piece.sliced && piece.indexed)) return chunkRanges(metadata, piece.rowGroup, columns)
-  const chunks = metadata.row_groups[piece.rowGroup]!.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
+  const chunks = selectedChunks(metadata.row_groups[piece.rowGroup]!.columns, columns)
   const ranges = await Promise.all(chunks.map(async (chunk): Promise<Range[]> => {
     const pages = await slicePages(file, metadata, chunk, piece)
     return pages ? [...(pages.index ? [pages.index] : []), ...(pages.dictionary ? [pages.dictionary] : []), pages.data] : [wholeChunk(chunk)]
@@ -267,8 +266,8 @@ function spanBuffer(size: number, spans: PieceBytes['spans']): ViewBuffer {
  * group's chunks are held from its first piece to its last (slices of a huge row group share one
  * fetch), then released unless `keepBytes`.
  */
-async function* streamPieces<T>(source: ByteSource, metadata: FileMetaData, options: ReadOptions & { columns: string[] },
-  decode: (held: HeldSource, piece: Piece) => Promise<T>): AsyncGenerator<{ piece: Piece, value: T }> {
+async function* streamPieces<T>(source: ByteSource, metadata: FileMetaData, options: ReadOptions & { columns: string[], slicesCarryBytes: boolean },
+  decode: (held: HeldSource, piece: Piece, lastOfGroup: boolean) => Promise<T>): AsyncGenerator<{ piece: Piece, value: T }> {
   const held = withHeldBytes(source)
   // a local file's chunks without an offset index get page locations from their headers (a few small reads)
   const walked = source.cheapRereads ? await walkGroups(held, metadata, options.columns, options.rowGroups) : undefined
@@ -276,16 +275,17 @@ async function* streamPieces<T>(source: ByteSource, metadata: FileMetaData, opti
   const groupRanges = (piece: Piece) => chunkRanges(metadata, piece.rowGroup, options.columns)
   const fetchPiece = (piece: Piece, index: number) => {
     options.onFetch?.(piece.rowGroup, piece.start, piece.end)
-    // a slice through the offset index reads only its own pages, from a local file; a remote group is
-    // fetched once for all its slices (a page a slice boundary cuts through would come twice)
-    const direct = piece.sliced && piece.indexed && source.cheapRereads
+    // from a local file, a slice through page locations reads only its own pages, and one that carries its
+    // bytes away (to a thread) reads its whole chunks itself; a remote group is fetched once for all its
+    // slices (a page a slice boundary cuts through would come twice), and this thread's slices view it
+    const direct = piece.sliced && source.cheapRereads && (piece.indexed || options.slicesCarryBytes)
     if (!direct && pieces[index - 1]?.rowGroup !== piece.rowGroup) held.hold(groupRanges(piece))
   }
   if (pieces[0]) fetchPiece(pieces[0], 0)
   try {
     for (const [index, piece] of pieces.entries()) {
-      const decoded = decode(held, piece)
       const next = pieces[index + 1]
+      const decoded = decode(held, piece, next?.rowGroup !== piece.rowGroup)
       if (next) fetchPiece(next, index + 1)
       const value = await decoded
       if (!options.keepBytes && next?.rowGroup !== piece.rowGroup) held.release(groupRanges(piece))
@@ -314,6 +314,7 @@ async function walkGroups(file: AsyncBuffer, metadata: FileMetaData, columns: st
   return walked
 }
 
+/** The chunks of the top-level `columns`. */
 function selectedChunks(chunks: ColumnChunk[], columns: string[]): ColumnChunk[] {
   return chunks.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
 }
@@ -377,8 +378,7 @@ async function decodePiece(name: string, file: ViewBuffer, metadata: FileMetaDat
  */
 async function decodeColumns(file: ViewBuffer, metadata: FileMetaData, columns: string[], piece: Piece, rawStrings: RawStrings): Promise<Record<string, Column>> {
   // the WASM module costs a thread some milliseconds and MB: loaded only where a chunk needs it
-  const selected = metadata.row_groups[piece.rowGroup]!.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
-  if (selected.some((chunk) => chunk.meta_data?.codec === 'ZSTD')) await loadZstd()
+  if (selectedChunks(metadata.row_groups[piece.rowGroup]!.columns, columns).some((chunk) => chunk.meta_data?.codec === 'ZSTD')) await loadZstd()
   const result: Record<string, Column> = {}
   for (const name of columns) {
     const layout = intListLayout(metadata.schema, name)
@@ -439,9 +439,7 @@ async function intListPages(file: ViewBuffer, metadata: FileMetaData, column: st
 
 /** Byte ranges of the selected columns' chunks in one row group, merged where they touch. */
 export function chunkRanges(metadata: FileMetaData, rowGroup: number, columns: string[]): Range[] {
-  const ranges = metadata.row_groups[rowGroup]!.columns
-    .filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
-    .map(wholeChunk)
+  const ranges = selectedChunks(metadata.row_groups[rowGroup]!.columns, columns).map(wholeChunk)
   // wider than hyparquet's own 8 KB gap rule, so any range it asks for lies inside one of ours
   return mergeRanges(ranges, 64 * 1024)
 }
