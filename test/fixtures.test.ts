@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { parquetMetadataAsync } from 'hyparquet'
+import { parquetMetadataAsync, type FileMetaData } from 'hyparquet'
+import { parquetHeader } from 'hyparquet/src/column.js'
 import { configs, ensureFixtures, generateDataset, layouts, profiles, readManifest, repoDir, splitNames, type Manifest, type Profile } from '../fixtures/index.js'
 import { duck, sqlString } from './support/duckdb.js'
 
@@ -25,6 +26,23 @@ before(async () => {
   manifest = await ensureFixtures('tiny')
 })
 
+
+/** The kinds of page in a file's column chunks. */
+async function pageTypes(path: string, metadata: FileMetaData): Promise<string[]> {
+  const bytes = await readFile(path)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const types = new Set<string>()
+  for (const chunk of metadata.row_groups.flatMap((group) => group.columns)) {
+    const start = Number(chunk.meta_data!.dictionary_page_offset || chunk.meta_data!.data_page_offset)
+    for (let position = start; position < start + Number(chunk.meta_data!.total_compressed_size);) {
+      const reader = { view, offset: position }
+      const header = parquetHeader(reader)
+      types.add(header.type)
+      position = reader.offset + header.compressed_page_size
+    }
+  }
+  return [...types]
+}
 describe('fixture repository', () => {
   test('the manifest lists exactly the Parquet files of the repository, with their sizes and hashes', async () => {
     const onDisk = (await readdir(repo, { recursive: true })).filter((path) => path.endsWith('.parquet')).sort()
@@ -37,6 +55,16 @@ describe('fixture repository', () => {
       assert.equal(file.path, `${file.config}/${file.split}-${String(file.shard).padStart(5, '0')}-of-00003.parquet`)
     }
     assert.deepEqual((await readdir(repo)).sort(), ['.gitattributes', 'README.md', ...Object.values(configs)].sort())
+  })
+
+  test('pages are V1 where a layout asks (pyarrow\'s default, as the published shards), else hyparquet-writer\'s V2', async () => {
+    for (const file of manifest.files) {
+      const path = join(repo, file.path)
+      const types = await pageTypes(path, await parquetMetadataAsync(await fileBuffer(path)))
+      const version = layouts[file.split].v1Pages ? 'DATA_PAGE' : 'DATA_PAGE_V2'
+      assert.deepEqual(types.filter((type) => type !== 'DICTIONARY_PAGE'), [version], file.path)
+    }
+    assert.ok(manifest.files.some((file) => layouts[file.split].v1Pages) && manifest.files.some((file) => !layouts[file.split].v1Pages))
   })
 
   test('the card maps every split of both configs to its files, and .gitattributes stores Parquet in LFS', async () => {
@@ -297,8 +325,10 @@ describe('generator', () => {
       const metadata = await parquetMetadataAsync(await fileBuffer(join(out, 'repo', file.path)))
       assert.equal(metadata.row_groups.length, file.rowGroups)
       if (file.split === 'SWE_Rebench') {
-        // as the published shards: one row group, snappy everywhere, no page index
+        // as the published shards: one row group, snappy everywhere, no page index, V1 pages as pyarrow writes
         assert.equal(file.rowGroups, 1)
+        const types = await pageTypes(join(out, 'repo', file.path), metadata)
+        assert.ok(types.includes('DATA_PAGE') && !types.includes('DATA_PAGE_V2'), `${file.path}: ${types.join(', ')}`)
         for (const chunk of metadata.row_groups[0]!.columns) {
           assert.equal(chunk.meta_data!.codec, 'SNAPPY', `${file.path} ${chunk.meta_data!.path_in_schema.join('.')}`)
           assert.equal(chunk.offset_index_offset, undefined, `${file.path} ${chunk.meta_data!.path_in_schema.join('.')} has no offset index`)
