@@ -3,7 +3,7 @@
  * published CoderForge shards (`datasets` 4.0) carry no page index, and without page locations a
  * slice of their one big row group would have to read (and decompress up to its rows) the whole
  * group. A flat column's data page header gives its rows. A list<int> column's does only for a V2
- * page, which starts a row; a V1 page's rows are in its compressed levels, and parquet-cpp cuts V1
+ * page, which starts a row; a V1 page's rows are in its compressed levels, and parquet-cpp may cut V1
  * pages in mid-row when it writes no page index, so such a chunk is not walked (the group is read as before).
  */
 import type { AsyncBuffer, ColumnChunk, FileMetaData, OffsetIndex, PageHeader } from 'hyparquet'
