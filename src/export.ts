@@ -155,10 +155,11 @@ export async function exportShards(sources: SourceRef[], options: ExportOptions)
     // the router reads trajectory_id even when it is not an output column
     const read = options.valSplit && !columns.includes('trajectory_id') ? [...columns, 'trajectory_id'] : columns
     const nestedJson = options.parseJson ? ['messages', 'tools'] : undefined
-    // JSONL is encoded on the decoding threads, and training examples converted there; plain rows routed to train/val need the columns
-    const encodeOnThreads = options.format === 'jsonl' && !options.convert && !options.valSplit
-    // so are Parquet row groups, unless parts are capped by rows (a row group is not cut)
-    const rowGroupsOnThreads = options.format === 'parquet' && !options.convert && !options.valSplit && options.maxRowsPerFile === undefined
+    // JSONL and Parquet row groups are encoded on the decoding threads, and training examples converted there;
+    // plain rows routed to train/val need the columns, and parts capped by rows cut row groups
+    const plainRows = !options.convert && !options.valSplit
+    const encodeOnThreads = options.format === 'jsonl' && plainRows
+    const rowGroupsOnThreads = options.format === 'parquet' && plainRows && options.maxRowsPerFile === undefined
     const shardOf = (source: OpenedSource) => {
       let shard = shards.get(source)
       if (!shard) shards.set(source, shard = openShardOutput(source, { ...options, columns, nestedJson }))

@@ -9,9 +9,10 @@ import { describeFile } from '../src/parquet/describe.js'
 import { readFooter, footerGuess } from '../src/parquet/footer.js'
 import { findRow } from '../src/parquet/lookup.js'
 import { walkPageLocations } from '../src/parquet/pageWalk.js'
-import { batchRows, chunkRanges, columnNames, decodePieceBytes, readBatches, readPieces, type RowBatch } from '../src/parquet/rows.js'
+import { batchRows, chunkRanges, columnNames, decodePieceBytes, readBatches, readPieces, type PieceBytes, type RowBatch } from '../src/parquet/rows.js'
 import { cellAt } from '../src/parquet/intList.js'
-import { fileSource, type ByteSource } from '../src/parquet/source.js'
+import { memoryBudget } from '../src/fetch/budget.js'
+import { fileSource, withHeldBytes, type ByteSource } from '../src/parquet/source.js'
 import { parseMessages, repoOf, runOf, summarizeMessages, taskOf } from '../src/trajectory/messages.js'
 import { duck, sqlString } from './support/duckdb.js'
 
@@ -257,6 +258,46 @@ describe('parquet reader', () => {
         assert.deepEqual(messages, expected.map((row) => row.messages))
       }
     } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('slices of a row group without usable page locations: from a local file each reads its own chunks, holding nothing; from a remote one they share one fetch and the last takes it', async () => {
+    // a large list column in a V1 page (DuckDB's): not walked, so the slices are not indexed
+    const dir = await mkdtemp(join(tmpdir(), 'coderforge-slices-'))
+    const path = join(dir, 'lists.parquet')
+    await duck(`COPY (SELECT 'id-' || i AS trajectory_id, list_transform(range(0, 600), x -> (x + i)::INTEGER) AS input_ids FROM range(600) t(i)) TO ${sqlString(path)} (FORMAT parquet)`)
+    const expected = await duck(`SELECT trajectory_id FROM read_parquet(${sqlString(path)})`)
+    const inner = await fileSource(path)
+    try {
+      const metadata = await readFooter(inner)
+      const whole = chunkRanges(metadata, 0, columnNames(metadata)).reduce((sum, [a, b]) => sum + b - a, 0)
+      const budget = memoryBudget()
+      const ids: unknown[] = []
+      for await (const piece of readPieces(withHeldBytes(inner, budget), metadata, { sliceBytes: 8_000 })) {
+        assert.ok(piece.piece.sliced && !piece.piece.indexed, 'a slice without page locations')
+        const columns = await decodePieceBytes(metadata, columnNames(metadata), piece)
+        for (let i = 0; i < piece.piece.end - piece.piece.start; i++) ids.push(cellAt(columns.trajectory_id!, i))
+      }
+      assert.deepEqual(ids, expected.map((row) => row.trajectory_id))
+      assert.ok(budget.peak < whole / 2, `the local slices held ${budget.peak} of the group's ${whole} bytes`)
+
+      // a source without cheap rereads: the buffers it returns are what was fetched
+      const fetched = new Set<ArrayBuffer>()
+      const remote: ByteSource = { name: inner.name, byteLength: inner.byteLength, slice: async (start, end) => { const bytes = await inner.slice(start, end); fetched.add(bytes); return bytes } }
+      const pieces: PieceBytes[] = []
+      for await (const piece of readPieces(remote, metadata, { sliceBytes: 8_000 })) pieces.push(piece)
+      assert.ok(pieces.length >= 3, `${pieces.length} slices`)
+      const takes = pieces.map((piece) => piece.spans.some((span) => fetched.has(span.bytes)))
+      assert.deepEqual(takes, pieces.map((_, i) => i === pieces.length - 1), 'earlier slices carry copies, the last the fetched bytes')
+      const remoteIds = []
+      for (const piece of pieces) {
+        const columns = await decodePieceBytes(metadata, columnNames(metadata), piece)
+        for (let i = 0; i < piece.piece.end - piece.piece.start; i++) remoteIds.push(cellAt(columns.trajectory_id!, i))
+      }
+      assert.deepEqual(remoteIds, ids)
+    } finally {
+      await inner.close()
       await rm(dir, { recursive: true, force: true })
     }
   })

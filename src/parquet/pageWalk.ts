@@ -9,6 +9,7 @@
 import type { AsyncBuffer, ColumnChunk, FileMetaData, OffsetIndex, PageHeader } from 'hyparquet'
 import { parquetHeader } from 'hyparquet/src/column.js'
 import { intListLayout } from './intListDecode.js'
+import { fieldSubtrees } from './schema.js'
 
 /** Where a data page is and its first row, as an offset index gives it. */
 export type PageLocation = OffsetIndex['page_locations'][number]
@@ -51,8 +52,8 @@ export async function walkPageLocations(file: AsyncBuffer, metadata: FileMetaDat
 /** True when the column at `path` is a top-level, non-repeated leaf: one value per row. */
 function isFlat(metadata: FileMetaData, path: string[]): boolean {
   if (path.length !== 1) return false
-  const element = metadata.schema.find((e, i) => i > 0 && e.name === path[0])
-  return !!element && element.repetition_type !== 'REPEATED' && !element.num_children
+  const field = fieldSubtrees(metadata.schema).find(([element]) => element!.name === path[0])
+  return field?.length === 1 && field[0]!.repetition_type !== 'REPEATED'
 }
 
 /** The page header at `position` and the page's size with it, or undefined when it does not parse within the chunk. */

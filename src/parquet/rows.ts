@@ -336,15 +336,16 @@ function planPieces(metadata: FileMetaData, columns: string[], options: ReadOpti
     if (wanted) {
       const chunks = selectedChunks(group.columns, columns)
       const uncompressed = chunks.reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0)
+      // walked pages cover every large chunk that has no offset index
       const pages = walked?.get(index)
-      const indexed = chunks.every((chunk) => !isLarge(chunk) || chunk.offset_index_offset !== undefined || !!pages?.[chunk.meta_data!.path_in_schema.join('.')])
+      const indexed = !!pages || chunks.every((chunk) => !isLarge(chunk) || chunk.offset_index_offset !== undefined)
       // without an index the slices share the group's held chunks and each decompresses only its own pages;
       // with one, a row group is read in a few slices whatever the budget, so that the pieces in flight
       // (decoding on every thread, and the one being written) hold a fraction of it, not several copies
       const target = indexed ? Math.min(sliceBytes, Math.max(minSliceBytes, uncompressed / slicesPerRowGroup)) : sliceBytes
       if (uncompressed > target && rows > 1) {
         const step = Math.max(1, Math.floor(rows * target / uncompressed))
-        for (let s = start; s < end; s += step) pieces.push({ rowGroup: index, start: s, end: Math.min(end, s + step), sliced: true, indexed, ...(indexed && pages && { pages }) })
+        for (let s = start; s < end; s += step) pieces.push({ rowGroup: index, start: s, end: Math.min(end, s + step), sliced: true, indexed, ...(pages && { pages }) })
       } else {
         pieces.push({ rowGroup: index, start, end, sliced: false, indexed })
       }

@@ -120,34 +120,32 @@ function nameAt(path: Uint8Array[]): string {
  * the position at its value, and must consume the value.
  */
 function members(onMember: (key: Uint8Array) => void): void {
-  at++
-  space()
-  if (bytes[at] === 0x7d) {
-    at++
-    return
-  }
-  for (;;) {
+  items(0x7d, () => {
     expect(0x22)
     const key = keyBytes()
     space()
     expect(0x3a) // :
     space()
     onMember(key)
-    if (listEnd(0x7d)) return
-  }
+  })
 }
 
 /** An array's elements: `onElement` is called at each element and must consume it. */
 function elements(onElement: () => void): void {
+  items(0x5d, onElement)
+}
+
+/** The items of the object or array opening here, up to its `close`: `onItem` consumes each. */
+function items(close: number, onItem: () => void): void {
   at++
   space()
-  if (bytes[at] === 0x5d) {
+  if (bytes[at] === close) {
     at++
     return
   }
   for (;;) {
-    onElement()
-    if (listEnd(0x5d)) return
+    onItem()
+    if (listEnd(close)) return
   }
 }
 
