@@ -36,7 +36,7 @@ async function damagedShard(): Promise<string> {
 describe('decoder messages become one line naming the file, row group and column', () => {
   test('a damaged page: filter on the main thread and on workers, stats --deep, inspect --rows, export', async () => {
     const file = await damagedShard()
-    const where = new RegExp(`^error: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: row group 1, column 'messages' cannot be decoded \\(missing eof marker\\): the file is damaged; download it again`)
+    const where = new RegExp(`^error: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: row group 1, column 'messages' cannot be decoded \\(corrupt snappy page: it copies from before its start\\): the file is damaged; download it again`)
     for (const args of [
       ['filter', file, '-o', '-', '--threads', '1'],
       ['filter', file, '-o', '-', '--threads', '2'],

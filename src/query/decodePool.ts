@@ -91,7 +91,7 @@ export function decodePool(threads = defaultThreads): DecodePool {
 /** Answer decode tasks posted to `port` (the body of a decoding thread). */
 export function serveDecodeTasks(port: MessagePort): void {
   port.on('message', (task: DecodeTask) => {
-    runDecodeTask(task).then(
+    runDecodeTask(task, true).then(
       // encoded lines, row groups and list<int> columns move to the main thread; the rest is copied
       (result) => port.postMessage({ result }, [...new Set(result.encoded?.chunks.map((chunk) => chunk.buffer as ArrayBuffer)), ...(result.rowGroup ? [result.rowGroup.bytes.buffer as ArrayBuffer] : []), ...transferables(result.columns)]),
       (error: unknown) => port.postMessage({ error: {

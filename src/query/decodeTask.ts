@@ -8,6 +8,7 @@ import { summarizeCell, type TrajectorySummary } from '../trajectory/messages.js
 import { compilePredicate, type CompiledPredicate } from './compile.js'
 import type { Expr } from './parse.js'
 import { cellAt, type Column } from '../parquet/intList.js'
+import { closeArena, openArena } from '../wasm/kernels.js'
 
 /** One piece of phase 2 (or of a stats scan), as plain data so that another thread can run it. */
 export interface DecodeTask {
@@ -48,8 +49,30 @@ export interface DecodeResult {
 /** Compiled predicates by expression, so a thread compiles each once. */
 const compiled = new Map<string, CompiledPredicate>()
 
-/** Decode a piece, keep the candidates the predicate accepts, and convert, encode or summarise them when asked. */
-export async function runDecodeTask(task: DecodeTask): Promise<DecodeResult> {
+/**
+ * Decode a piece, keep the candidates the predicate accepts, and convert, encode or summarise them when
+ * asked. With `ownThread` (a decoding thread, one task at a time), a task whose result holds no decoded
+ * cells decompresses into this thread's arena (wasm/kernels.ts), used again by every such task.
+ */
+export async function runDecodeTask(task: DecodeTask, ownThread = false): Promise<DecodeResult> {
+  if (!ownThread || !(task.jsonl || task.parquet || task.convert)) return decodeTask(task)
+  openArena(expectedPageBytes(task))
+  try {
+    return await decodeTask(task)
+  } finally {
+    closeArena()
+  }
+}
+
+/** The decompressed size of the piece's chunks: their row group's, in proportion to the piece's rows. */
+function expectedPageBytes({ metadata, columns, piece: { piece } }: DecodeTask): number {
+  const group = metadata.row_groups[piece.rowGroup]!
+  const share = (piece.end - piece.start) / Number(group.num_rows)
+  const selected = group.columns.filter((chunk) => columns.includes(chunk.meta_data?.path_in_schema[0] ?? ''))
+  return Math.ceil(share * selected.reduce((sum, chunk) => sum + Number(chunk.meta_data?.total_uncompressed_size ?? 0), 0))
+}
+
+async function decodeTask(task: DecodeTask): Promise<DecodeResult> {
   if (task.spares) giveSpares(task.spares)
   const columns = await decodePieceBytes(task.metadata, task.columns, task.piece, task.rawStrings)
   const numRows = task.piece.piece.end - task.piece.piece.start
