@@ -1,8 +1,8 @@
 /**
  * Parquet decompressors. ZSTD is libzstd compiled to WASM (`@bokuweb/zstd-wasm`): Node 20's zlib has no
  * zstd, and the pure-JS fzstd that hyparquet-compressors bundles runs at a quarter of its speed. SNAPPY
- * is our WASM kernel (src/wasm/kernels.ts): 1.4 GB/s on the trajectories' text against hysnappy's 0.85,
- * and it decompresses into the decode task's arena; the other codecs are hyparquet-compressors'.
+ * is our WASM kernel (src/wasm/kernels.ts): as fast as hysnappy (1.1-1.2 GB/s on the trajectories' pages),
+ * but it decompresses into the decode task's arena, not a copy; the other codecs are hyparquet-compressors'.
  */
 import { decompress as zstdDecompress, init as zstdInit } from '@bokuweb/zstd-wasm'
 import type { Compressors } from 'hyparquet'
