@@ -1,7 +1,8 @@
 /**
  * The WASM kernels (src/wasm): the committed module is what its source compiles to; snappy pages
  * decompress to what hysnappy gives, into the arena while a task holds it and into copies otherwise,
- * and corrupt ones are refused; escaping equals JSON.stringify wherever the special bytes fall.
+ * and corrupt ones are refused; escaping equals JSON.stringify wherever the special bytes fall; skipping a
+ * JSON string ends where it ends and counts the units JSON.parse gives, and refuses what JSON.parse refuses.
  */
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
@@ -9,7 +10,7 @@ import { describe, test } from 'node:test'
 import { compressors } from 'hyparquet-compressors'
 import { snappyCompress } from 'hyparquet-writer/src/snappy.js'
 import { byteBuffer, writeJsonStringBytes } from '../src/sinks/json.js'
-import { closeArena, escapeJsonInto, openArena, snappyUncompress } from '../src/wasm/kernels.js'
+import { closeArena, escapeJsonInto, inKernelMemory, openArena, skipJsonString, snappyUncompress } from '../src/wasm/kernels.js'
 import { compileKernels, kernelsModule } from '../scripts/kernels.js'
 
 const encode = (text: string) => new TextEncoder().encode(text)
@@ -98,5 +99,40 @@ describe('WASM kernels', () => {
     const end = escapeJsonInto(out, 3, inArena)
     closeArena()
     assert.equal(new TextDecoder().decode(out.subarray(3, end)), expected)
+  })
+
+  test('skipping a JSON string ends after its closing quote with the UTF-16 units of its value, at every place in a 16-byte block', () => {
+    const parts = ['\\n', '\\"', '\\\\', '\\/', '\\u00e9', '\\ud83d\\ude00', 'é', '中', '😀', 'a', '\u007f']
+    const filler = 'abcdefghijklmnopqrstuvwxyz0123456789'
+    for (const part of parts) {
+      for (let at = 0; at < 33; at++) {
+        const inner = filler.slice(0, at) + part + filler.slice(at, at + 20) + part
+        const json = `"${inner}" , 1`
+        const view = inKernelMemory(encode(json))
+        const skipped = skipJsonString(view, 1)
+        const end = encode(`"${inner}"`).length
+        assert.deepEqual(skipped, { end, units: (JSON.parse(`"${inner}"`) as string).length }, `${part} at ${at}`)
+      }
+    }
+    // in the arena, where a decoded page is
+    const text = encode(`"${'x'.repeat(100_000)}é"`)
+    openArena(text.length)
+    const page = snappyUncompress(snappyCompress(text), text.length)
+    assert.deepEqual(skipJsonString(inKernelMemory(page), 1), { end: text.length, units: 100_001 })
+    closeArena()
+  })
+
+  test('skipping refuses what JSON.parse refuses: raw control characters, bad escapes, no closing quote', () => {
+    const filler = 'abcdefghijklmnopqrstuvwxyz0123456789'
+    for (const bad of ['\u0001', '\n', '\\x', '\\u12', '\\u12g4', '\\']) {
+      for (const at of [0, 5, 16, 30]) {
+        const json = `"${filler.slice(0, at)}${bad}`
+        for (const candidate of [`${json}"`, json]) {
+          assert.throws(() => JSON.parse(candidate))
+          assert.equal(skipJsonString(inKernelMemory(encode(candidate)), 1), undefined, `${JSON.stringify(candidate)}`)
+        }
+      }
+    }
+    assert.equal(skipJsonString(inKernelMemory(encode(`"${filler}`)), 1), undefined, 'no closing quote')
   })
 })

@@ -45,6 +45,11 @@ export interface ReadOptions {
 /** Which columns keep their strings as UTF-8 bytes: every one (true), none (false) or those named. */
 export type RawStrings = boolean | readonly string[]
 
+/** `column` keeps its strings as UTF-8 bytes (views of its pages) under `rawStrings`. */
+export function keepsBytes(rawStrings: RawStrings, column: string): boolean {
+  return rawStrings === true || (Array.isArray(rawStrings) && rawStrings.includes(column))
+}
+
 const defaultSliceBytes = 128 * 1024 * 1024
 /** Slices of a row group that has an offset index, unless they would be smaller than `minSliceBytes`. */
 const slicesPerRowGroup = 16
@@ -389,9 +394,8 @@ async function decodeColumns(file: ViewBuffer, metadata: FileMetaData, columns: 
   const rest = columns.filter((name) => !result[name])
   if (rest.length === 0) return result
   const chunks = new Map<string, { rowStart: number, data: ArrayLike<unknown> }[]>(rest.map((name) => [name, []]))
-  const raw = (name: string) => rawStrings === true || (Array.isArray(rawStrings) && rawStrings.includes(name))
   // hyparquet's string parser is one per read: a read for the columns kept as bytes, one for the rest
-  for (const [names, asBytes] of [[rest.filter(raw), true], [rest.filter((name) => !raw(name)), false]] as const) {
+  for (const [names, asBytes] of [[rest.filter((name) => keepsBytes(rawStrings, name)), true], [rest.filter((name) => !keepsBytes(rawStrings, name)), false]] as const) {
     if (names.length === 0) continue
     await parquetRead({
       file,

@@ -1,5 +1,6 @@
 import type { FileMetaData } from 'hyparquet'
-import { decodePieceBytes, type PieceBytes, type RawStrings } from '../parquet/rows.js'
+import { decodePieceBytes, keepsBytes, type PieceBytes, type RawStrings } from '../parquet/rows.js'
+import { intListLayout } from '../parquet/intListDecode.js'
 import { encodeJsonlRows, type EncodedRows, type JsonlEncoding } from '../sinks/jsonl.js'
 import { encodeRowGroup, type EncodedRowGroup, type ParquetLayout } from '../sinks/parquet.js'
 import { giveSpares } from '../sinks/spareChunks.js'
@@ -65,13 +66,15 @@ export async function runDecodeTask(task: DecodeTask, ownThread = false): Promis
 }
 
 /**
- * The task's result holds none of its decoded cells (encoded rows, or summaries of its only column), so
- * its pages may live in the arena. A Parquet task holds none either but is left out: the arena stays at
+ * Nothing in the task's result views its pages, so they may live in the arena: it holds encoded rows, or
+ * summaries of its `summarize` column and the other columns as JS values (not list<int> columns, not
+ * strings kept as bytes). A Parquet task holds no cells either but is left out: the arena stays at
  * the largest task a thread ran (a WASM memory never shrinks), and export's whole-group tasks on every
  * thread took its peak RSS from 260 to 434 MB on the SWE_Smith trajectories, and 1.3× its time.
  */
-function usesArena(task: DecodeTask): boolean {
-  return !!(task.jsonl || task.convert) || (!!task.summarize && task.columns.every((column) => column === task.summarize))
+function usesArena({ jsonl, convert, summarize, columns, metadata, rawStrings }: DecodeTask): boolean {
+  if (jsonl || convert) return true
+  return !!summarize && columns.every((column) => column === summarize || !(intListLayout(metadata.schema, column) || keepsBytes(rawStrings, column)))
 }
 
 /** The decompressed size of the piece's chunks: their row group's, in proportion to the piece's rows. */

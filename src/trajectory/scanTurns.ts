@@ -8,25 +8,20 @@
  * written with escapes, a repeated key or multimodal content, for the caller to parse the text.
  */
 import { isUtf8 } from 'node:buffer'
-import { needsEscape } from '../sinks/json.js'
+import { inKernelMemory, skipJsonString } from '../wasm/kernels.js'
 import type { TurnFacts } from './messages.js'
 
 /** Thrown (one instance) when the scan gives up; never leaves this module. */
 const giveUp = new Error('not scanned')
 
-// what a byte means inside a JSON string of valid UTF-8, and how many UTF-16 units it adds
-const NORMAL = 0 // ASCII, or the lead byte of a 2- or 3-byte sequence: one unit
-const CONTINUATION = 1 // no unit of its own
-const FOUR_BYTE_LEAD = 2 // a surrogate pair: two units
-const QUOTE = 3
-const BACKSLASH = 4
-const CONTROL = 5 // invalid raw in a JSON string
+// what a byte means inside a string without escapes (keys, roles, names), read here and not by the kernel
+const PLAIN = 0
+const QUOTE = 1
+const STOP = 2 // a backslash (an escape), or a control character (invalid raw in a JSON string)
 const stringBytes = new Uint8Array(256)
-for (let b = 0; b < 0x20; b++) stringBytes[b] = CONTROL
+for (let b = 0; b < 0x20; b++) stringBytes[b] = STOP
 stringBytes[0x22] = QUOTE
-stringBytes[0x5c] = BACKSLASH
-for (let b = 0x80; b < 0xc0; b++) stringBytes[b] = CONTINUATION
-for (let b = 0xf0; b < 0x100; b++) stringBytes[b] = FOUR_BYTE_LEAD
+stringBytes[0x5c] = STOP
 
 // a role or name that starts with U+FEFF keeps it, as in the parsed text
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
@@ -46,7 +41,7 @@ let at = 0
 /** The facts of each message in `cell`, or undefined where the caller must parse the text itself. */
 export function scanTurnFacts(cell: Uint8Array): TurnFacts[] | undefined {
   if (!isUtf8(cell)) return undefined
-  bytes = cell
+  bytes = inKernelMemory(cell)
   at = 0
   try {
     space()
@@ -185,47 +180,18 @@ function rawStringEnd(): number {
   for (;;) {
     const kind = stringBytes[input[i++]!]
     if (kind === QUOTE) break
-    if (kind !== NORMAL && kind !== CONTINUATION && kind !== FOUR_BYTE_LEAD) throw giveUp // an escape, a control character or the end
+    if (kind !== PLAIN) throw giveUp // an escape, a control character or the end (undefined)
   }
   at = i
   return i - 1
 }
 
-/** Skip a string (after its opening quote), counting the UTF-16 units of its value. */
+/** Skip a string (after its opening quote), counting the UTF-16 units of its value (the kernel's loop). */
 function stringUnits(): number {
-  // locals, not the module's variables: this loop is most of the scan
-  const input = bytes
-  const words = new DataView(input.buffer, input.byteOffset, input.byteLength)
-  const wordsEnd = input.length - 4
-  let i = at
-  let units = 0
-  for (;;) {
-    // four printable ASCII bytes, none a quote or backslash (most of a message's text): four units
-    if (i <= wordsEnd && plainAscii(words.getUint32(i, true))) {
-      i += 4
-      units += 4
-      continue
-    }
-    const kind = stringBytes[input[i++]!]
-    if (kind === NORMAL) units++
-    else if (kind === CONTINUATION) continue
-    else if (kind === QUOTE) break
-    else if (kind === FOUR_BYTE_LEAD) units += 2
-    else if (kind === BACKSLASH) {
-      units++
-      const escaped = input[i++]
-      if (escaped === 0x75) { // \uXXXX: one unit (a pair is written as two escapes)
-        for (let k = 0; k < 4; k++) if (!isHexDigit(input[i++])) throw giveUp
-      } else if (!isSimpleEscape(escaped)) throw giveUp
-    } else throw giveUp // a control character, or the end of the bytes
-  }
-  at = i
-  return units
-}
-
-/** True when the four bytes of `word` are ASCII and none needs escaping: four UTF-16 units as they are. */
-function plainAscii(word: number): boolean {
-  return (word & 0x80808080) === 0 && !needsEscape(word)
+  const skipped = skipJsonString(bytes, at)
+  if (!skipped) throw giveUp
+  at = skipped.end
+  return skipped.units
 }
 
 /** Skip any JSON value here, checking its syntax. */
@@ -287,15 +253,6 @@ function once(seen: Set<Uint8Array>, key: Uint8Array): boolean {
 
 function isDigit(byte: number | undefined): boolean {
   return byte !== undefined && byte >= 0x30 && byte <= 0x39
-}
-
-function isHexDigit(byte: number | undefined): boolean {
-  return byte !== undefined && ((byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66))
-}
-
-/** The letters of JSON's two-character escapes: " \ / b f n r t. */
-function isSimpleEscape(byte: number | undefined): boolean {
-  return byte === 0x22 || byte === 0x5c || byte === 0x2f || byte === 0x62 || byte === 0x66 || byte === 0x6e || byte === 0x72 || byte === 0x74
 }
 
 function bytesOf(key: string): Uint8Array {

@@ -1,7 +1,7 @@
 /**
- * The decoder's two hottest loops in WebAssembly (AssemblyScript, SIMD), working in one memory so that a
- * page is decompressed where it is then escaped, with no copy in between: snappy decompression, and
- * escaping UTF-8 text as the inside of a JSON string. Plain functions over addresses in this module's
+ * The decoder's hottest loops in WebAssembly (AssemblyScript, SIMD), working in one memory so that a
+ * page is decompressed where it is then escaped or scanned, with no copy in between: snappy
+ * decompression, escaping UTF-8 text as the inside of a JSON string, and skipping a JSON string. Plain functions over addresses in this module's
  * memory; the caller (src/wasm/kernels.ts) owns the layout. `npm run kernels` compiles this file
  * into src/wasm/kernelsWasm.ts.
  */
@@ -67,6 +67,75 @@ function escapeByte(byte: u32, dst: usize): usize {
 
 function hexDigit(nibble: u32): u32 {
   return nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+}
+
+/** UTF-16 units of the value of the string {@link jsonStringEnd} skipped last. */
+let stringUnitsSkipped: u32 = 0
+
+/** UTF-16 units of the value of the string {@link jsonStringEnd} skipped last. */
+export function lastStringUnits(): u32 {
+  return stringUnitsSkipped
+}
+
+/**
+ * Skip the JSON string whose contents start at `src` (after its opening quote), in valid UTF-8 ending
+ * at `srcEnd`: returns the address after its closing quote, or 0 when it is not a valid JSON string (a
+ * raw control character, a bad escape, no closing quote). Counts the UTF-16 units of its value, as
+ * JSON.parse would give it, for {@link lastStringUnits}: a continuation byte adds none, a 4-byte
+ * sequence's lead two (a surrogate pair), any other byte or escape one.
+ */
+export function jsonStringEnd(src: usize, srcEnd: usize): usize {
+  const quote = i8x16.splat(0x22)
+  const backslash = i8x16.splat(0x5c)
+  const space = i8x16.splat(0x20)
+  // as signed bytes: continuations (0x80-0xbf) are below 0xc0, 4-byte leads (0xf0-0xff) from 0xf0 to 0
+  const firstLead = i8x16.splat(-64)
+  const fourByteLead = i8x16.splat(-16)
+  const zero = i8x16.splat(0)
+  let units: u32 = 0
+  while (src < srcEnd) {
+    if (src + 16 <= srcEnd) {
+      // 16 bytes at a time up to the first that ends the string or starts an escape
+      const bytes = v128.load(src)
+      const special = i8x16.bitmask(v128.or(v128.or(i8x16.eq(bytes, quote), i8x16.eq(bytes, backslash)), i8x16.lt_u(bytes, space)))
+      const plain = special == 0 ? 16 : ctz(special)
+      const before = (1 << plain) - 1
+      const continuations = i8x16.bitmask(i8x16.lt_s(bytes, firstLead)) & before
+      const fourByteLeads = i8x16.bitmask(v128.and(i8x16.ge_s(bytes, fourByteLead), i8x16.lt_s(bytes, zero))) & before
+      units += <u32>(plain - popcnt(continuations) + popcnt(fourByteLeads))
+      src += <usize>plain
+      if (plain == 16) continue
+    }
+    // a byte that ends the string or starts an escape, or one of the last 15
+    const byte = <u32>load<u8>(src++)
+    if (byte == 0x22) {
+      stringUnitsSkipped = units
+      return src
+    }
+    if (byte == 0x5c) {
+      if (src >= srcEnd) return 0
+      const escaped = <u32>load<u8>(src++)
+      units++
+      if (escaped == 0x75) {
+        // \uXXXX: one unit (a pair is written as two escapes)
+        if (src + 4 > srcEnd) return 0
+        for (let k: usize = 0; k < 4; k++) if (!isHexDigit(<u32>load<u8>(src + k))) return 0
+        src += 4
+      } else if (!isSimpleEscape(escaped)) return 0
+    } else if (byte < 0x20) return 0
+    else if (byte >= 0xf0) units += 2
+    else if (byte < 0x80 || byte >= 0xc0) units++
+  }
+  return 0
+}
+
+function isHexDigit(byte: u32): bool {
+  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66)
+}
+
+/** The letters of JSON's two-character escapes: " \ / b f n r t. */
+function isSimpleEscape(byte: u32): bool {
+  return byte == 0x22 || byte == 0x5c || byte == 0x2f || byte == 0x62 || byte == 0x66 || byte == 0x6e || byte == 0x72 || byte == 0x74
 }
 
 /** Why {@link snappyUncompress} failed (0: it did not). */

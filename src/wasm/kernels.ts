@@ -1,5 +1,6 @@
 /**
- * The WASM kernels (src/wasm/kernels.as.ts) on this thread: snappy decompression and JSON string escaping.
+ * The WASM kernels (src/wasm/kernels.as.ts) on this thread: snappy decompression, JSON string escaping
+ * and skipping.
  *
  * While a decode task holds the arena ({@link openArena}), snappy pages are decompressed into it and
  * handed out as views of its memory: nothing is copied out and nothing new is allocated per page, so the
@@ -21,6 +22,8 @@ interface KernelExports {
   heapStart(): number
   escapeJson(src: number, srcEnd: number, dst: number, dstEnd: number): number
   snappyUncompress(src: number, srcEnd: number, dst: number, dstEnd: number): number
+  jsonStringEnd(src: number, srcEnd: number): number
+  lastStringUnits(): number
 }
 
 /** One instance: its exports and a view of its memory, renewed when the memory grows. */
@@ -144,4 +147,29 @@ export function escapeJsonInto(out: Uint8Array, offset: number, text: Uint8Array
     offset += end - escapeOutput
   }
   return offset
+}
+
+/**
+ * `bytes` where the kernels can read them: itself when it lies in the arena, else a copy in the spill
+ * memory, which the next call that spills (here or in {@link snappyUncompress}) overwrites.
+ */
+export function inKernelMemory(bytes: Uint8Array): Uint8Array {
+  if (arenaState && bytes.buffer === arenaState.kernel.bytes.buffer) return bytes
+  const kernel = spillKernel ??= instantiate()
+  const start = kernel.exports.heapStart()
+  growTo(kernel, start + bytes.length)
+  kernel.bytes.set(bytes, start)
+  return kernel.bytes.subarray(start, start + bytes.length)
+}
+
+/**
+ * Skip the JSON string whose contents start at `start` in `bytes` (valid UTF-8, from {@link inKernelMemory}):
+ * where it ends (after its closing quote) and the UTF-16 units of its value; undefined when it is not a
+ * valid JSON string.
+ */
+export function skipJsonString(bytes: Uint8Array, start: number): { end: number, units: number } | undefined {
+  const kernel = arenaState && bytes.buffer === arenaState.kernel.bytes.buffer ? arenaState.kernel : spillKernel
+  if (!kernel || bytes.buffer !== kernel.bytes.buffer) throw new Error('skipJsonString: the bytes are not in a kernel\'s memory')
+  const end = kernel.exports.jsonStringEnd(bytes.byteOffset + start, bytes.byteOffset + bytes.length)
+  return end === 0 ? undefined : { end: end - bytes.byteOffset, units: kernel.exports.lastStringUnits() }
 }
