@@ -10,6 +10,7 @@ import { decompressPage } from 'hyparquet/src/datapage.js'
 import { deltaBinaryUnpack } from 'hyparquet/src/delta.js'
 import type { IntListColumn } from './intList.js'
 import { readHybrid } from './levels.js'
+import { arenaBytes, inArena } from '../wasm/kernels.js'
 
 /** Where a column's values sit in the Dremel levels of a three-level list<int> (see {@link intListLayout}). */
 export interface IntListLayout {
@@ -115,8 +116,8 @@ function decode({ segments, codec, start, end, rows }: IntListPages, layout: Int
     }
   }
   offsets[count] = n
-  // a slice's estimate may overshoot: trim so that a transfer does not carry the slack
-  const values = out.length - n > out.length / 16 ? out.slice(0, n) : out.subarray(0, n)
+  // a slice's estimate may overshoot: trim so that a transfer does not carry the slack (the arena's values are not moved)
+  const values = out.length - n > out.length / 16 && !inArena(out) ? out.slice(0, n) : out.subarray(0, n)
   return { kind: 'intList', type: layout.type, offsets, values, ...(nulls ? { nulls } : {}) }
 
   function readPage(header: PageHeader, body: Uint8Array): void {
@@ -224,8 +225,11 @@ function totalValues(segments: Uint8Array[]): number {
   return total
 }
 
+/** Room for `length` values: in the decode task's arena while it holds one (see wasm/kernels.ts), else a new array. */
 function newInts(wide: boolean, length: number): Ints {
-  return wide ? new BigInt64Array(length) : new Int32Array(length)
+  const room = arenaBytes(length * (wide ? 8 : 4))
+  if (!room) return wide ? new BigInt64Array(length) : new Int32Array(length)
+  return wide ? new BigInt64Array(room.buffer, room.byteOffset, length) : new Int32Array(room.buffer, room.byteOffset, length)
 }
 
 function bitWidth(level: number): number {
@@ -255,9 +259,9 @@ function readValues(bytes: Uint8Array, encoding: Encoding, type: IntListLayout['
     return values
   }
   if (encoding === 'DELTA_BINARY_PACKED') {
-    const values = type === 'INT32' ? new Int32Array(count) : new BigInt64Array(count)
+    const values = newInts(type === 'INT64', count)
     deltaBinaryUnpack({ view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), offset: 0 }, count, values)
-    return values instanceof Int32Array || wide ? values : narrow(new Int32Array(values.buffer))
+    return values instanceof Int32Array || wide ? values : narrow(new Int32Array(values.buffer, values.byteOffset, count * 2))
   }
   throw new Unsupported()
 }

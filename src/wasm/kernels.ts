@@ -93,6 +93,25 @@ export function openArena(expectedBytes: number): void {
   state.open = true
 }
 
+/**
+ * `bytes` of the arena (16-byte aligned, not zeroed) while a task holds it and they fit, for the task's
+ * own scratch (decoded values it does not return); undefined otherwise, for the caller to allocate.
+ */
+export function arenaBytes(bytes: number): Uint8Array | undefined {
+  const state = arenaState
+  if (!state?.open) return undefined
+  const start = (state.next + 15) & ~15
+  state.needed = Math.max(state.needed, start + bytes - state.base)
+  if (start + bytes > state.kernel.bytes.length) return undefined
+  state.next = start + bytes
+  return state.kernel.bytes.subarray(start, start + bytes)
+}
+
+/** `view` lies in the arena's memory. */
+export function inArena(view: ArrayBufferView): boolean {
+  return !!arenaState && view.buffer === arenaState.kernel.bytes.buffer
+}
+
 /** End the task's hold on the arena: its views may now be overwritten by the next task's pages. */
 export function closeArena(): void {
   if (arenaState) arenaState.open = false
@@ -134,11 +153,11 @@ function uncompressIn(kernel: Kernel, input: Uint8Array, start: number, outputLe
  */
 export function escapeJsonInto(out: Uint8Array, offset: number, text: Uint8Array): number {
   const { kernel, escapeInput, escapeOutput } = arena()
-  const inArena = text.buffer === kernel.bytes.buffer
+  const here = inArena(text)
   for (let i = 0; i < text.length; i += escapeBlock) {
     const block = text.subarray(i, i + escapeBlock)
     let src = text.byteOffset + i
-    if (!inArena) {
+    if (!here) {
       kernel.bytes.set(block, escapeInput)
       src = escapeInput
     }
@@ -154,7 +173,7 @@ export function escapeJsonInto(out: Uint8Array, offset: number, text: Uint8Array
  * memory, which the next call that spills (here or in {@link snappyUncompress}) overwrites.
  */
 export function inKernelMemory(bytes: Uint8Array): Uint8Array {
-  if (arenaState && bytes.buffer === arenaState.kernel.bytes.buffer) return bytes
+  if (inArena(bytes)) return bytes
   const kernel = spillKernel ??= instantiate()
   const start = kernel.exports.heapStart()
   growTo(kernel, start + bytes.length)
@@ -168,7 +187,7 @@ export function inKernelMemory(bytes: Uint8Array): Uint8Array {
  * valid JSON string.
  */
 export function skipJsonString(bytes: Uint8Array, start: number): { end: number, units: number } | undefined {
-  const kernel = arenaState && bytes.buffer === arenaState.kernel.bytes.buffer ? arenaState.kernel : spillKernel
+  const kernel = inArena(bytes) ? arenaState!.kernel : spillKernel
   if (!kernel || bytes.buffer !== kernel.bytes.buffer) throw new Error('skipJsonString: the bytes are not in a kernel\'s memory')
   const end = kernel.exports.jsonStringEnd(bytes.byteOffset + start, bytes.byteOffset + bytes.length)
   return end === 0 ? undefined : { end: end - bytes.byteOffset, units: kernel.exports.lastStringUnits() }
