@@ -47,7 +47,8 @@ async function copy(source: string, out: string, options: { keep?: (row: number)
   const copied: Copied = { kept: [], arrays: new Set() }
   try {
     let offset = 0
-    for await (const batch of readBatches(file, metadata)) {
+    // whole row groups (as from a remote file, whose pages are not walked), so that batches are large enough for several pages
+    for await (const batch of readBatches({ ...file, cheapRereads: false }, metadata)) {
       for (const name of listColumns) {
         const column = batch.columns[name]
         assert.ok(isIntList(column), `${name} decoded flat`)

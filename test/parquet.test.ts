@@ -2,9 +2,12 @@ import assert from 'node:assert/strict'
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readOffsetIndex } from 'hyparquet'
+import { readOffsetIndex, type ColumnChunk } from 'hyparquet'
 import { describe, test } from 'node:test'
+import { snappyCompress } from 'hyparquet-writer/src/snappy.js'
+import { parquetHeader } from 'hyparquet/src/column.js'
 import { readManifest, repoDir } from '../fixtures/index.js'
+import { withListRowsCutAcrossPages } from '../fixtures/pageVersion.js'
 import { describeFile } from '../src/parquet/describe.js'
 import { readFooter, footerGuess } from '../src/parquet/footer.js'
 import { findRow } from '../src/parquet/lookup.js'
@@ -170,7 +173,7 @@ describe('parquet reader', () => {
     assert.deepEqual(decoded.messages, expected.map((row) => row.messages))
   })
 
-  test('page locations walked from the headers are the writer\'s own offset index, V2 list<int> pages too; none for V1 list pages, wrong row counts or a damaged header', async () => {
+  test('page locations walked from the headers are the writer\'s own offset index, V2 list<int> pages too; V1 list pages through their levels; none for wrong row counts or a damaged header', async () => {
     let compared = 0
     let lists = 0
     for (const file of manifest.files.filter((f) => f.split === 'SWE_Smith')) {
@@ -195,14 +198,15 @@ describe('parquet reader', () => {
     const file = variants.find((f) => f.config === 'trajectories' && f.split === 'SWE_Rebench')!
     const dir = await mkdtemp(join(tmpdir(), 'coderforge-walk-'))
     try {
-      // DuckDB writes V1 pages: a flat column is walked, a list column (whose rows V1 headers do not give) is not
+      // DuckDB writes V1 pages: a flat column is walked through its headers, a list column through its levels
       const lists = join(dir, 'lists.parquet')
       await duck(`COPY (SELECT i::DOUBLE AS reward, list_transform(range(0, 5000 + i), x -> (x + i)::INTEGER) AS input_ids FROM range(6) t(i)) TO ${sqlString(lists)} (FORMAT parquet)`)
       const listSource = await fileSource(lists)
       const listMetadata = await readFooter(listSource)
       const [reward, inputIds] = listMetadata.row_groups[0]!.columns
       assert.equal((await walkPageLocations(listSource, listMetadata, reward!, 6))?.length, 1)
-      assert.equal(await walkPageLocations(listSource, listMetadata, inputIds!, 6), undefined)
+      assert.deepEqual((await walkPageLocations(listSource, listMetadata, inputIds!, 6))?.map((page) => page.first_row_index), [0n])
+      assert.equal(await walkPageLocations(listSource, listMetadata, inputIds!, 7), undefined, 'levels that do not add up to the rows')
       await listSource.close()
       const source = await fileSource(pathOf(file.path))
       const metadata = await readFooter(source)
@@ -262,11 +266,51 @@ describe('parquet reader', () => {
     }
   })
 
+  test('V1 list<int> pages cut in mid-row (as parquet-cpp may cut them): a page that goes on with a row joins its location, and slices hold whole rows as DuckDB reads them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'coderforge-midrow-'))
+    try {
+      const file = manifest.files.find((f) => f.config === 'trajectories-tokenized_qwencoder' && f.split === 'SWE_Rebench' && f.shard === 0)!
+      const path = join(dir, 'cut.parquet')
+      await writeFile(path, withListRowsCutAcrossPages(await readFile(pathOf(file.path)), (bytes, codec) => {
+        if (codec !== 'SNAPPY') throw new Error(`a ${codec} fixture`)
+        return snappyCompress(bytes)
+      }))
+      const source = await fileSource(path)
+      const metadata = await readFooter(source)
+      const group = metadata.row_groups[0]!
+      let cut = 0
+      for (const chunk of group.columns.filter((c) => c.meta_data!.path_in_schema.length === 3)) {
+        const walked = await walkPageLocations(source, metadata, chunk, Number(group.num_rows))
+        assert.ok(walked, chunk.meta_data!.path_in_schema.join('.'))
+        const pages = await dataPageCount(source, chunk)
+        assert.equal(pages, walked.length * 2, 'each page was cut in two, and each second half joined the first')
+        cut += pages - walked.length
+      }
+      assert.ok(cut >= 2)
+      const listsOf = (file: string) => duck(`SELECT input_ids::VARCHAR AS ids, labels::VARCHAR AS labels FROM read_parquet(${sqlString(file)})`)
+      const expected = await listsOf(path)
+      assert.deepEqual(expected, await listsOf(pathOf(file.path)), 'the cut file holds the rows it was made from')
+      const rows: string[] = []
+      let slices = 0
+      for await (const piece of readPieces(source, metadata, { columns: ['input_ids', 'labels'], sliceBytes: 8_000 })) {
+        assert.ok(piece.piece.sliced && piece.piece.indexed, 'a slice through walked pages')
+        slices++
+        const columns = await decodePieceBytes(metadata, ['input_ids', 'labels'], piece)
+        for (let i = 0; i < piece.piece.end - piece.piece.start; i++) rows.push(['input_ids', 'labels'].map((name) => `[${Array.from(cellAt(columns[name]!, i) as Int32Array).join(', ')}]`).join(' '))
+      }
+      await source.close()
+      assert.ok(slices > 1)
+      assert.deepEqual(rows, expected.map((row) => `${row.ids} ${row.labels}`))
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   test('slices of a row group without usable page locations: from a local file each reads its own chunks, holding nothing; from a remote one they share one fetch and the last takes it', async () => {
-    // a large list column in a V1 page (DuckDB's): not walked, so the slices are not indexed
+    // a large list<string> column (neither flat nor list<int>): not walked, so the slices are not indexed
     const dir = await mkdtemp(join(tmpdir(), 'coderforge-slices-'))
     const path = join(dir, 'lists.parquet')
-    await duck(`COPY (SELECT 'id-' || i AS trajectory_id, list_transform(range(0, 600), x -> (x + i)::INTEGER) AS input_ids FROM range(600) t(i)) TO ${sqlString(path)} (FORMAT parquet)`)
+    await duck(`COPY (SELECT 'id-' || i AS trajectory_id, list_transform(range(0, 3000), x -> 'token-' || (x + i)) AS tokens FROM range(40) t(i)) TO ${sqlString(path)} (FORMAT parquet)`)
     const expected = await duck(`SELECT trajectory_id FROM read_parquet(${sqlString(path)})`)
     const inner = await fileSource(path)
     try {
@@ -380,4 +424,19 @@ async function collect<T>(iterator: AsyncIterable<T>): Promise<T[]> {
 
 function toJsonRows(batch: RowBatch): Record<string, unknown>[] {
   return batchRows(batch)
+}
+
+/** Data pages of a column chunk, counted from their headers. */
+async function dataPageCount(source: ByteSource, chunk: ColumnChunk): Promise<number> {
+  const meta = chunk.meta_data!
+  const start = Number(meta.dictionary_page_offset || meta.data_page_offset)
+  const bytes = new Uint8Array(await source.slice(start, start + Number(meta.total_compressed_size)))
+  let count = 0
+  for (let offset = 0; offset < bytes.length;) {
+    const reader = { view: new DataView(bytes.buffer), offset }
+    const header = parquetHeader(reader)
+    if (header.type !== 'DICTIONARY_PAGE') count++
+    offset = reader.offset + header.compressed_page_size
+  }
+  return count
 }
